@@ -1,0 +1,229 @@
+//! One client for all three servers.
+//!
+//! With no arguments it is seed 001's `client.py`: connect to the counter
+//! server, send `Hello, Server!`, print the reply.
+//!
+//! ```text
+//! cargo run --bin client
+//! Server replied: Hello Client 1, server received your message!
+//! ```
+//!
+//! `client echo` and `client queue` hold a session with the echo and queue
+//! servers: they send each `--message`, or else each line typed on stdin,
+//! print every line the server sends the moment it arrives, and leave with
+//! `!DISCONNECT` at the end.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use threaded_servers::framing::{SIZE, send_line};
+use threaded_servers::{say, warn};
+
+/// The line that ends a session (seed 002's `DISCONNECT_MSG`).
+const DISCONNECT_MSG: &str = "!DISCONNECT";
+/// How long to wait for the counter server's reply, or for the end of a session.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A client for the lesson servers. With no arguments: seed 001's client.py.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    #[command(subcommand)]
+    server: Option<Talk>,
+
+    /// Server address.
+    #[arg(long, global = true, default_value = "127.0.0.1")]
+    host: String,
+
+    /// Server port [default: the lesson's port for that server].
+    #[arg(long, global = true)]
+    port: Option<u16>,
+
+    /// A message to send; repeat for several. Counter: one message
+    /// [default: "Hello, Server!"]. Echo and queue: without any, lines are read from stdin.
+    #[arg(short, long, global = true)]
+    message: Vec<String>,
+}
+
+/// Which server to talk to.
+#[derive(Subcommand, Clone, Copy)]
+enum Talk {
+    /// Lesson 1 (the default): send one message, print the reply.
+    Counter,
+    /// Lesson 2: a session with echo_server.
+    Echo,
+    /// Lesson 3: a session with queue_server; the server may push messages at any time.
+    Queue,
+}
+
+impl Talk {
+    fn server_name(self) -> &'static str {
+        match self {
+            Talk::Counter => "counter_server",
+            Talk::Echo => "echo_server",
+            Talk::Queue => "queue_server",
+        }
+    }
+
+    fn default_port(self) -> u16 {
+        match self {
+            Talk::Counter => 65434,
+            Talk::Echo => 56011,
+            Talk::Queue => 65432,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let talk = args.server.unwrap_or(Talk::Counter);
+    let port = args.port.unwrap_or(talk.default_port());
+    let stream = match connect(&args.host, port) {
+        Ok(stream) => stream,
+        Err(e) => {
+            let server = talk.server_name();
+            warn!(
+                "client: cannot connect to {}:{port}: {e}. Is {server} running? Start it with: cargo run --bin {server}",
+                args.host
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = match talk {
+        Talk::Counter => {
+            let message = args
+                .message
+                .first()
+                .map_or("Hello, Server!", String::as_str);
+            send_one_message(&stream, message)
+        }
+        Talk::Echo | Talk::Queue => hold_session(stream, args.message),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            warn!("client: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Connects to the first address `host` resolves to that answers.
+fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
+    let mut last_error = io::Error::new(io::ErrorKind::NotFound, "no such address");
+    for address in (host, port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&address, REPLY_TIMEOUT) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last_error = e,
+        }
+    }
+    Err(last_error)
+}
+
+// ANCHOR: send_one_message
+/// Seed 001's client: send one message, print the reply.
+fn send_one_message(mut stream: &TcpStream, message: &str) -> io::Result<()> {
+    stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
+    stream.write_all(message.as_bytes())?;
+    // The server closes the connection after its reply, so read to the end
+    // of the stream rather than trusting one read to hold it all.
+    let mut reply = Vec::new();
+    stream.take(SIZE as u64 * 4).read_to_end(&mut reply)?;
+    let reply = String::from_utf8_lossy(&reply);
+    say!("Server replied: {}", reply.trim_end());
+    if reply.starts_with("ERROR") {
+        return Err(io::Error::other("the server refused the message"));
+    }
+    Ok(())
+}
+// ANCHOR_END: send_one_message
+
+/// What the session loop waits for.
+enum Event {
+    /// A line typed on stdin (or given with --message), to send.
+    Typed(String),
+    /// Nothing more to send.
+    EndOfInput,
+    /// The server closed the connection (or it broke).
+    ServerClosed(io::Result<()>),
+}
+
+/// Echo and queue servers: send lines, print what comes back as it comes, say goodbye.
+///
+/// Three threads, each doing one blocking thing: this one sends, a printer
+/// reads the server, and (without --message) a typist reads stdin. They
+/// report to this one over a channel, so it never waits on the wrong thing:
+/// if the server closes the connection while you are still typing, the
+/// session ends at once.
+fn hold_session(stream: TcpStream, messages: Vec<String>) -> io::Result<()> {
+    let (events, next_event) = mpsc::channel();
+
+    let server_side = stream.try_clone()?;
+    let printer_events = events.clone();
+    thread::Builder::new()
+        .name("printer".into())
+        .spawn(move || {
+            let _ = printer_events.send(Event::ServerClosed(print_lines(server_side)));
+        })?;
+
+    if messages.is_empty() {
+        thread::Builder::new()
+            .name("typist".into())
+            .spawn(move || {
+                for line in io::stdin().lock().lines().map_while(Result::ok) {
+                    if events.send(Event::Typed(line)).is_err() {
+                        return;
+                    }
+                }
+                let _ = events.send(Event::EndOfInput);
+            })?;
+    } else {
+        for message in messages {
+            let _ = events.send(Event::Typed(message));
+        }
+        let _ = events.send(Event::EndOfInput);
+    }
+
+    let mut said_goodbye = false;
+    loop {
+        // Once we have said goodbye, the server has REPLY_TIMEOUT to close.
+        let event = if said_goodbye {
+            next_event.recv_timeout(REPLY_TIMEOUT).map_err(|_| {
+                io::Error::other("the server did not close the session after !DISCONNECT")
+            })?
+        } else {
+            next_event.recv().map_err(io::Error::other)?
+        };
+        match event {
+            Event::Typed(line) => send_line(&stream, &line)?,
+            Event::EndOfInput => {
+                said_goodbye = true;
+                send_line(&stream, DISCONNECT_MSG)?;
+            }
+            Event::ServerClosed(Ok(())) if said_goodbye => return Ok(()),
+            Event::ServerClosed(Ok(())) => {
+                return Err(io::Error::other("the server closed the connection"));
+            }
+            Event::ServerClosed(Err(e)) => return Err(e),
+        }
+    }
+}
+
+/// Prints every line from the server until it closes the connection.
+fn print_lines(stream: TcpStream) -> io::Result<()> {
+    let mut reader = BufReader::new(stream);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&line);
+        say!("{}", text.trim_end_matches(['\r', '\n']));
+    }
+}

@@ -1,0 +1,208 @@
+//! Lesson 1: a thread per client and a counter behind a lock (seed 001).
+//!
+//! Every client that connects gets a thread of its own. The thread takes the
+//! next client id from `client_counter`, reads one message, answers
+//! `Hello Client {id}, server received your message!`, and closes.
+//!
+//! Run it in one terminal:
+//!
+//! ```text
+//! cargo run --bin counter_server
+//! Server is listening on port 65434...
+//! ```
+//!
+//! and the seed's client in another, as many times as you like:
+//!
+//! ```text
+//! cargo run --bin client
+//! Server replied: Hello Client 1, server received your message!
+//! ```
+//!
+//! `--demo-race` swaps the lock for an unlocked read-then-write, to show the
+//! duplicate ids the lock prevents (see `lessons/01-counter-server.md`).
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+
+use clap::Parser;
+use threaded_servers::cli::ServerArgs;
+use threaded_servers::console::escape;
+use threaded_servers::framing::{SIZE, is_timeout, strip_line_ending};
+use threaded_servers::server::{Client, SHUTDOWN_GRACE, Server, spawn_client_thread};
+use threaded_servers::{say, warn};
+
+/// The seed's port.
+const PORT: u16 = 65434;
+
+/// Lesson 1: a thread per client and a counter behind a lock (seed 001).
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    #[command(flatten)]
+    server: ServerArgs<PORT>,
+
+    /// EXPERIMENT: take client ids WITHOUT the lock (a separate read and
+    /// write), so that concurrent clients can get the same id.
+    #[arg(long)]
+    demo_race: bool,
+}
+
+// ANCHOR: client_counter
+/// The seed's `client_counter`: the last client id handed out.
+///
+/// Every client thread takes the next id from it, so every thread needs to
+/// reach it (`Arc`, shared ownership) and at most one may change it at a
+/// time (`Mutex`).
+enum ClientCounter {
+    /// The seed's way, and the default: the increment happens under a lock.
+    Locked(Mutex<u64>),
+    /// `--demo-race`: an unlocked read, a pause, a write. Safe Rust (each
+    /// load and store is atomic), and still wrong: two threads can read the
+    /// same value before either writes, and both get the same id.
+    Racy(AtomicU64),
+}
+// ANCHOR_END: client_counter
+
+impl ClientCounter {
+    /// Hands out the next client id: 1, 2, 3, ...
+    fn next_id(&self) -> u64 {
+        match self {
+            ClientCounter::Locked(client_counter) => next_id_locked(client_counter),
+            ClientCounter::Racy(racy_counter) => next_id_racy(racy_counter),
+        }
+    }
+}
+
+// ANCHOR: locked_increment
+/// The seed's `with counter_lock: client_counter += 1; client_id = client_counter`.
+fn next_id_locked(client_counter: &Mutex<u64>) -> u64 {
+    // A poisoned lock means another thread panicked while holding it. The
+    // count inside is still a plain number, so carry on rather than let one
+    // panic take every later client down with it.
+    let mut count = client_counter
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    *count += 1;
+    *count
+    // `count` is the lock's guard. It is dropped at this brace, so the lock
+    // is held for one addition, never while talking to a client.
+}
+// ANCHOR_END: locked_increment
+
+// ANCHOR: racy_increment
+/// `--demo-race`: the same increment as a separate read and write, unlocked.
+fn next_id_racy(racy_counter: &AtomicU64) -> u64 {
+    let seen = racy_counter.load(Ordering::SeqCst);
+    // Let another client thread run between our read and our write, as the
+    // OS may at any moment anyway.
+    thread::yield_now();
+    racy_counter.store(seen + 1, Ordering::SeqCst);
+    seen + 1
+}
+// ANCHOR_END: racy_increment
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let server = match Server::start(&args.server) {
+        Ok(server) => server,
+        Err(e) => {
+            warn!("counter_server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let client_counter = Arc::new(if args.demo_race {
+        ClientCounter::Racy(AtomicU64::new(0))
+    } else {
+        ClientCounter::Locked(Mutex::new(0))
+    });
+
+    say!("Server is listening on port {}...", server.port());
+    if args.demo_race {
+        say!("EXPERIMENT --demo-race: client ids are taken without the lock; expect duplicates.");
+    }
+
+    // ANCHOR: accept_loop
+    while let Some(client) = server.next_client() {
+        let client_counter = Arc::clone(&client_counter);
+        spawn_client_thread(client, move |client| handle_client(client, &client_counter));
+    }
+    // ANCHOR_END: accept_loop
+
+    // ANCHOR: shutdown
+    // Ctrl-C or SIGTERM: no new clients. Clients waiting for their message
+    // are told and closed; a client whose message was read gets its reply.
+    say!("Server is shutting down...");
+    let unfinished = server.close_all_clients(SHUTDOWN_GRACE);
+    if unfinished > 0 {
+        warn!("{unfinished} clients did not finish in time; closing them");
+    }
+    say!("Server stopped.");
+    ExitCode::SUCCESS
+    // ANCHOR_END: shutdown
+}
+
+// ANCHOR: handle_client
+/// One client, start to finish, on its own thread: the seed's `handle_client`.
+fn handle_client(client: Client, client_counter: &ClientCounter) {
+    let client_id = client_counter.next_id();
+    say!("Client {client_id} connected from {}", client.address);
+
+    // One read of at most SIZE bytes, like the seed's `recv(1024)`. The
+    // client need not send a newline; it only has to send something before
+    // the idle timeout.
+    let mut stream = client.stream();
+    let mut data = [0u8; SIZE];
+    let _ = stream.set_read_timeout(client.idle_timeout());
+    let reply = match stream.read(&mut data) {
+        Ok(0) if client.server_is_stopping() => {
+            say!("Client {client_id} sent nothing before shutdown.");
+            Some("ERROR: server is shutting down\n".to_string())
+        }
+        Ok(n) => match decode(&data[..n]) {
+            Some(message) => {
+                say!("Client {client_id} says: {}", escape(message));
+                Some(format!(
+                    "Hello Client {client_id}, server received your message!"
+                ))
+            }
+            None => {
+                say!("Client {client_id} sent {n} bytes that are not UTF-8 text.");
+                Some("ERROR: message is not valid UTF-8\n".to_string())
+            }
+        },
+        Err(e) if is_timeout(&e) => {
+            say!("Client {client_id} sent nothing in time (--idle-timeout).");
+            Some("ERROR: idle timeout, closing the connection\n".to_string())
+        }
+        Err(e) => {
+            say!("Client {client_id} connection failed: {e}");
+            None
+        }
+    };
+    if let Some(reply) = reply
+        && let Err(e) = stream.write_all(reply.as_bytes())
+    {
+        say!("Client {client_id} did not take the reply: {e}");
+    }
+    client.close();
+    say!("Client {client_id} disconnected.");
+}
+// ANCHOR_END: handle_client
+
+/// The message as text, without its line ending; `None` if it is not UTF-8.
+///
+/// A message cut at SIZE bytes may end in the middle of a character: that
+/// incomplete last character is dropped rather than the whole message refused.
+fn decode(data: &[u8]) -> Option<&str> {
+    let (text, _ending) = strip_line_ending(data);
+    match std::str::from_utf8(text) {
+        Ok(text) => Some(text),
+        Err(e) if e.error_len().is_none() && data.len() == SIZE => {
+            std::str::from_utf8(&text[..e.valid_up_to()]).ok()
+        }
+        Err(_) => None,
+    }
+}

@@ -1,0 +1,88 @@
+//! The command-line arguments every server shares.
+//!
+//! Each server flattens [`ServerArgs`] into its own arguments, with the
+//! lesson's port as the default: `ServerArgs<65434>` for the counter server.
+//! So `--host`, `--port` and the limits mean the same thing on all three.
+
+use std::time::Duration;
+
+use clap::Args;
+
+/// Where a server listens, and the limits that keep one client from hurting the others.
+#[derive(Args, Clone, Debug)]
+pub struct ServerArgs<const PORT: u16> {
+    /// Address to listen on (0.0.0.0 for every network interface).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on; 0 lets the operating system choose a free one.
+    /// The listening line shows the port actually used.
+    #[arg(long, default_value_t = PORT)]
+    pub port: u16,
+
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+/// The limits every server enforces, each a flag with a default.
+#[derive(Args, Clone, Copy, Debug)]
+#[command(next_help_heading = "Limits")]
+pub struct Limits {
+    /// The most clients connected at once. One more gets an `ERROR: ...` line and is closed.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_clients: u32,
+
+    /// Close a client that has not completed a message for this many seconds (0: never).
+    #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = parse_seconds)]
+    pub idle_timeout: Duration,
+
+    /// Give up on a client that has not taken a reply for this many seconds (0: never).
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    pub write_timeout: Duration,
+
+    /// How many connections the kernel may hold waiting for `accept()`.
+    /// Past it, new clients wait (and retry) in silence. Capped by net.core.somaxconn.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(i32).range(1..))]
+    pub backlog: i32,
+}
+
+impl Limits {
+    /// The idle timeout, or `None` when it is switched off.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        Some(self.idle_timeout).filter(|timeout| !timeout.is_zero())
+    }
+
+    /// The write timeout, or `None` when it is switched off.
+    pub fn write_timeout(&self) -> Option<Duration> {
+        Some(self.write_timeout).filter(|timeout| !timeout.is_zero())
+    }
+}
+
+/// Parses a number of seconds such as `30` or `0.5`.
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is not a usable duration"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_may_be_fractional_and_zero_means_off() {
+        assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_seconds("30"), Ok(Duration::from_secs(30)));
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("soon").is_err());
+        let limits = Limits {
+            max_clients: 1,
+            idle_timeout: Duration::ZERO,
+            write_timeout: Duration::from_secs(1),
+            backlog: 1,
+        };
+        assert_eq!(limits.idle_timeout(), None);
+        assert_eq!(limits.write_timeout(), Some(Duration::from_secs(1)));
+    }
+}

@@ -1,0 +1,256 @@
+//! Lesson 1, end to end: the real `counter_server` and `client` binaries over real sockets.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use predicates::prelude::*;
+use support::*;
+
+const GREETING_1: &str = "Hello Client 1, server received your message!";
+
+/// The seed's exchange: `client` with no message sends "Hello, Server!" and prints the reply.
+#[test]
+fn the_seed_client_gets_its_greeting() {
+    let mut server = ServerProcess::start(COUNTER_SERVER, &[]);
+    cargo_bin_cmd!("client")
+        .args(["--port", &server.port.to_string()])
+        .timeout(DEADLINE)
+        .assert()
+        .success()
+        .stdout(format!("Server replied: {GREETING_1}\n"));
+    server.wait_for("Client 1 disconnected.");
+    assert!(
+        server.lines[1].starts_with("Client 1 connected from 127.0.0.1:"),
+        "{}",
+        server.output()
+    );
+    assert_eq!(server.lines[2], "Client 1 says: Hello, Server!");
+}
+
+/// The reply is exactly the seed's text: no newline, nothing before or after, then the server closes.
+#[test]
+fn the_reply_is_exact() {
+    let server = ServerProcess::start(COUNTER_SERVER, &[]);
+    assert_eq!(
+        counter_exchange(server.address(), b"Hello, Server!"),
+        GREETING_1
+    );
+}
+
+/// Seed 001's client.py sends no newline and keeps its socket open while it waits.
+#[test]
+fn a_client_that_sends_no_newline_and_keeps_its_socket_open_gets_its_reply() {
+    let server = ServerProcess::start(COUNTER_SERVER, &[]);
+    let mut stream = server.connect();
+    stream.write_all(b"Hello, Server!").unwrap();
+    // No shutdown, no newline: the server must answer on what one read gave it.
+    assert_eq!(read_to_end(&mut stream), GREETING_1);
+}
+
+/// Fifty clients at once get the ids 1 to 50, each exactly once: the lock works.
+#[test]
+fn fifty_clients_at_once_get_ids_exactly_1_to_50() {
+    let server = ServerProcess::start(COUNTER_SERVER, &[]);
+    let address = server.address();
+    let ids: Vec<u64> = all_at_once(50, move |_| greeting_id(&counter_exchange(address, b"hi")));
+    let unique: BTreeSet<u64> = ids.iter().copied().collect();
+    assert_eq!(unique, (1..=50).collect(), "ids: {ids:?}");
+}
+
+/// The experiment the lesson promises: without the lock, 200 clients at once get duplicate ids.
+#[test]
+fn demo_race_gives_duplicate_ids_under_200_concurrent_clients() {
+    let server = ServerProcess::start(COUNTER_SERVER, &["--demo-race"]);
+    let address = server.address();
+    let ids: Vec<u64> = all_at_once(200, move |_| greeting_id(&counter_exchange(address, b"hi")));
+    let unique: BTreeSet<u64> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), 200, "every client got a reply");
+    assert!(
+        unique.len() < 200,
+        "expected duplicate ids without the lock, got 200 distinct"
+    );
+}
+
+/// 100 KiB in one message: the server reads 1024 bytes, answers, and the
+/// rest of the message does not turn the close into a reset that loses the reply.
+#[test]
+fn a_100_kib_message_still_gets_its_greeting_intact() {
+    let mut server = ServerProcess::start(COUNTER_SERVER, &[]);
+    let mut stream = server.connect();
+    let writer = stream.try_clone().unwrap();
+    let sender = thread::spawn(move || {
+        let mut writer = writer;
+        writer.write_all(&vec![b'x'; 100 * 1024])
+    });
+    assert_eq!(read_to_end(&mut stream), GREETING_1);
+    sender
+        .join()
+        .unwrap()
+        .expect("the server read the whole message");
+    let says = server.wait_for("Client 1 says: ");
+    assert_eq!(says, format!("Client 1 says: {}", "x".repeat(1024)));
+}
+
+/// Past --max-clients a new client gets one ERROR line and end of stream; a slot frees when a client leaves.
+#[test]
+fn past_max_clients_a_client_gets_one_error_line_until_a_slot_frees() {
+    let mut server = ServerProcess::start(COUNTER_SERVER, &["--max-clients", "2"]);
+    let first = server.connect();
+    let _second = server.connect();
+    server.wait_for_count(" connected from ", 2);
+
+    let mut third = server.connect();
+    let refusal = read_line(&mut third);
+    assert!(
+        refusal == "ERROR: too many clients (limit 2); try again later\n",
+        "{refusal:?}"
+    );
+    assert_end_of_stream(&mut third);
+
+    drop(first);
+    server.wait_for("disconnected.");
+    assert!(counter_exchange(server.address(), b"hi").starts_with("Hello Client 3,"));
+}
+
+/// A client that connects and never writes is told and closed after --idle-timeout,
+/// and the server serves another client meanwhile.
+#[test]
+fn a_silent_client_is_timed_out() {
+    let mut server = ServerProcess::start(COUNTER_SERVER, &["--idle-timeout", "0.5"]);
+    let mut silent = server.connect();
+    server.wait_for("Client 1 connected");
+    assert!(counter_exchange(server.address(), b"hi").starts_with("Hello Client 2,"));
+
+    let started = Instant::now();
+    assert_eq!(
+        read_line(&mut silent),
+        "ERROR: idle timeout, closing the connection\n"
+    );
+    assert_end_of_stream(&mut silent);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    server.wait_for("Client 1 sent nothing in time");
+}
+
+/// Invalid UTF-8 gets an ERROR line, not a crash; the next client is served.
+#[test]
+fn invalid_utf8_gets_an_error_line() {
+    let server = ServerProcess::start(COUNTER_SERVER, &[]);
+    assert_eq!(
+        counter_exchange(server.address(), b"\xff\xfe\n"),
+        "ERROR: message is not valid UTF-8\n"
+    );
+    assert!(counter_exchange(server.address(), b"hi").starts_with("Hello Client 2,"));
+}
+
+/// A port that is taken: one clear line on stderr naming the address and the cause, exit 1.
+#[test]
+fn a_port_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    cargo_bin_cmd!("counter_server")
+        .args(["--port", &port])
+        .timeout(DEADLINE)
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(
+            predicate::str::contains(format!("cannot listen on 127.0.0.1:{port}"))
+                .and(predicate::str::contains("in use"))
+                .and(predicate::str::contains("panicked").not())
+                .and(predicate::function(|err: &str| err.lines().count() == 1)),
+        );
+}
+
+/// A host that does not resolve: the same kind of one-line error.
+#[test]
+fn a_bad_host_is_a_clear_error() {
+    cargo_bin_cmd!("counter_server")
+        .args(["--host", "no-such-host.invalid", "--port", "0"])
+        .timeout(DEADLINE)
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::starts_with(
+                "counter_server: cannot listen on no-such-host.invalid:0: ",
+            )
+            .and(predicate::function(|err: &str| err.lines().count() == 1)),
+        );
+}
+
+/// `client` with no server there: one line with the address, the cause and the command to start one.
+#[test]
+fn the_client_without_a_server_says_what_to_start() {
+    let port = unused_port().to_string();
+    cargo_bin_cmd!("client")
+        .args(["--port", &port])
+        .timeout(DEADLINE)
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(
+            predicate::str::contains(format!("cannot connect to 127.0.0.1:{port}"))
+                .and(predicate::str::contains("refused"))
+                .and(predicate::str::contains("cargo run --bin counter_server"))
+                .and(predicate::function(|err: &str| err.lines().count() == 1)),
+        );
+}
+
+/// Ctrl-C (SIGINT) with an idle client connected: the client is told, the server exits 0 within 2 s.
+#[test]
+fn sigint_with_an_idle_client_exits_0_promptly() {
+    shuts_down_cleanly_on(Signal::SIGINT);
+}
+
+/// SIGTERM (what `kill` and service managers send) does the same as Ctrl-C.
+#[test]
+fn sigterm_with_an_idle_client_exits_0_promptly() {
+    shuts_down_cleanly_on(Signal::SIGTERM);
+}
+
+fn shuts_down_cleanly_on(signal: Signal) {
+    let mut server = ServerProcess::start(COUNTER_SERVER, &[]);
+    let mut idle = server.connect();
+    server.wait_for("Client 1 connected");
+
+    let signalled = Instant::now();
+    server.signal(signal);
+    assert_eq!(read_line(&mut idle), "ERROR: server is shutting down\n");
+    assert_end_of_stream(&mut idle);
+    let status = server.wait_for_exit(Duration::from_secs(2));
+    assert!(
+        status.success(),
+        "exit status {status}; {}",
+        server.output()
+    );
+    assert!(signalled.elapsed() < Duration::from_secs(2));
+    assert!(
+        server
+            .lines
+            .iter()
+            .any(|l| l == "Server is shutting down..."),
+        "{}",
+        server.output()
+    );
+    assert_eq!(
+        server.lines.last().map(String::as_str),
+        Some("Server stopped.")
+    );
+    assert!(server.stderr().is_empty(), "{}", server.output());
+}
+
+/// A client whose message was read before the signal still gets its reply.
+#[test]
+fn a_client_already_served_at_shutdown_gets_its_reply() {
+    let mut server = ServerProcess::start(COUNTER_SERVER, &[]);
+    let mut stream = server.connect();
+    stream.write_all(b"just in time").unwrap();
+    server.wait_for("Client 1 says: just in time");
+    server.signal(Signal::SIGINT);
+    assert_eq!(read_to_end(&mut stream), GREETING_1);
+    assert!(server.wait_for_exit(Duration::from_secs(2)).success());
+}

@@ -1,0 +1,369 @@
+//! The lessons cannot drift from the code.
+//!
+//! 1. **Excerpts.** A Rust block in `lessons/*.md` that follows a line
+//!    `<!-- excerpt: src/bin/counter_server.rs#handle_client -->` must be a
+//!    verbatim copy of the region between `// ANCHOR: handle_client` and
+//!    `// ANCHOR_END: handle_client` in that file (other anchor lines inside
+//!    it are left out, the common indentation is removed, and a region inside
+//!    a doc comment loses its `//! ` or `/// `). Every anchor in `src/` must be
+//!    quoted by some lesson, so none is left behind by a rewrite.
+//! 2. **Transcripts.** A ```` ```text ```` block after `<!-- output: name -->`
+//!    must be what the programs really print in that scenario, run here with
+//!    the real binaries (ports and client addresses are masked).
+//! 3. **Commands.** Every `cargo run --bin NAME -- ARGS` in a lesson names a
+//!    real binary and only flags that binary accepts.
+//! 4. **The compile error** a lesson quotes for the unlocked counter is the
+//!    one rustc gives for the code the lesson shows.
+//!
+//! After an intended change to quoted code, refresh every excerpt with
+//!
+//! ```text
+//! UPDATE_EXCERPTS=1 cargo test --test lessons
+//! ```
+//!
+//! then read the lesson's prose around each changed block. Transcripts are
+//! never rewritten automatically: a changed output is a change to the lesson.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use support::*;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every lesson file, with its text.
+fn lessons() -> Vec<(PathBuf, String)> {
+    let mut paths: Vec<PathBuf> = fs::read_dir(root().join("lessons"))
+        .expect("lessons/ exists")
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = fs::read_to_string(&path).unwrap();
+            (path, text)
+        })
+        .collect()
+}
+
+/// A fenced block that follows a `<!-- kind: target -->` marker line.
+struct MarkedBlock {
+    target: String,
+    /// Line index of the first line inside the fence, and one past the last.
+    body: (usize, usize),
+}
+
+fn marked_blocks(text: &str, kind: &str) -> Vec<MarkedBlock> {
+    let lines: Vec<&str> = text.lines().collect();
+    let prefix = format!("<!-- {kind}: ");
+    let mut blocks = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(rest) = line.trim().strip_prefix(&prefix) else {
+            continue;
+        };
+        let target = rest.trim_end_matches("-->").trim().to_string();
+        assert!(
+            lines.get(i + 1).is_some_and(|l| l.starts_with("```")),
+            "the line after `{line}` must open a fenced block"
+        );
+        let start = i + 2;
+        let end = start
+            + lines[start..]
+                .iter()
+                .position(|l| l.starts_with("```"))
+                .unwrap_or_else(|| panic!("unclosed block after `{line}`"));
+        blocks.push(MarkedBlock {
+            target,
+            body: (start, end),
+        });
+    }
+    blocks
+}
+
+/// The lines of anchor region `name` in `source`, ready to compare.
+fn anchor_region(source: &str, name: &str) -> Option<String> {
+    let lines: Vec<&str> = source.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| anchor_name(l, "ANCHOR:") == Some(name))?;
+    let end = start
+        + lines[start..]
+            .iter()
+            .position(|l| anchor_name(l, "ANCHOR_END:") == Some(name))?;
+    let region: Vec<&str> = lines[start + 1..end]
+        .iter()
+        .copied()
+        .filter(|l| anchor_name(l, "ANCHOR:").is_none() && anchor_name(l, "ANCHOR_END:").is_none())
+        .collect();
+    let indent = region
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let mut region: Vec<String> = region
+        .iter()
+        .map(|l| l.get(indent..).unwrap_or("").to_string())
+        .collect();
+    for doc in ["//!", "///"] {
+        if region.iter().all(|l| l.starts_with(doc)) {
+            region = region
+                .iter()
+                .map(|l| {
+                    l[doc.len()..]
+                        .strip_prefix(' ')
+                        .unwrap_or(&l[doc.len()..])
+                        .to_string()
+                })
+                .collect();
+        }
+    }
+    Some(region.join("\n"))
+}
+
+/// `Some(name)` if `line` is a `// ANCHOR: name` (or `ANCHOR_END:`) marker.
+fn anchor_name<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
+    line.trim()
+        .strip_prefix("//")?
+        .trim()
+        .strip_prefix(marker)
+        .map(str::trim)
+}
+
+/// Every anchor defined under `src/`, as `path#name`.
+fn all_anchors() -> BTreeSet<String> {
+    let mut anchors = BTreeSet::new();
+    let mut dirs = vec![root().join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let relative = path
+                .strip_prefix(root())
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            for line in fs::read_to_string(&path).unwrap().lines() {
+                if let Some(name) = anchor_name(line, "ANCHOR:") {
+                    anchors.insert(format!("{relative}#{name}"));
+                }
+            }
+        }
+    }
+    anchors
+}
+
+#[test]
+fn excerpts_are_verbatim_copies_of_the_source() {
+    let update = std::env::var_os("UPDATE_EXCERPTS").is_some();
+    let mut problems = Vec::new();
+    let mut quoted = BTreeSet::new();
+    for (path, text) in lessons() {
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        // From the last block up, so replacing one keeps the others' line numbers valid.
+        for block in marked_blocks(&text, "excerpt").into_iter().rev() {
+            quoted.insert(block.target.clone());
+            let (file, name) = block
+                .target
+                .split_once('#')
+                .unwrap_or_else(|| panic!("`{}` should be path#anchor", block.target));
+            let source = fs::read_to_string(root().join(file))
+                .unwrap_or_else(|e| panic!("{}: cannot read {file}: {e}", path.display()));
+            let Some(expected) = anchor_region(&source, name) else {
+                problems.push(format!("{}: no anchor `{name}` in {file}", path.display()));
+                continue;
+            };
+            let (start, end) = block.body;
+            if lines[start..end].join("\n") != expected {
+                if update {
+                    lines.splice(start..end, expected.lines().map(String::from));
+                } else {
+                    problems.push(format!(
+                        "{}: the excerpt {} differs from the source:\n--- lesson ---\n{}\n--- source ---\n{expected}",
+                        path.display(),
+                        block.target,
+                        lines[start..end].join("\n")
+                    ));
+                }
+            }
+        }
+        if update {
+            fs::write(&path, lines.join("\n") + "\n").unwrap();
+        }
+    }
+    for anchor in all_anchors().difference(&quoted) {
+        problems.push(format!(
+            "the anchor {anchor} is not quoted by any lesson: quote it or remove it"
+        ));
+    }
+    assert!(
+        problems.is_empty(),
+        "{}\n\nAfter an intended change: UPDATE_EXCERPTS=1 cargo test --test lessons",
+        problems.join("\n\n")
+    );
+}
+
+/// Masks what changes from run to run: the port and the client's address.
+fn mask(text: &str) -> String {
+    let mut masked = String::new();
+    for line in text.lines() {
+        let mut line = line.to_string();
+        for marker in ["127.0.0.1:", "on port "] {
+            let mut from = 0;
+            while let Some(found) = line[from..].find(marker) {
+                let digits_at = from + found + marker.len();
+                let digits = line[digits_at..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .count();
+                line.replace_range(digits_at..digits_at + digits, "N");
+                from = digits_at;
+            }
+        }
+        masked.push_str(&line);
+        masked.push('\n');
+    }
+    masked
+}
+
+/// What the programs print in the scenario a transcript is named after.
+fn run_scenario(name: &str) -> String {
+    match name {
+        // Lesson 1: the server in one terminal, `client` twice in another, then Ctrl-C.
+        "counter-server-console" | "counter-client-console" => {
+            let mut server = ServerProcess::start(COUNTER_SERVER, &[]);
+            let mut client_output = String::new();
+            for n in 1..=2 {
+                let output = Command::new(env!("CARGO_BIN_EXE_client"))
+                    .args(["--port", &server.port.to_string()])
+                    .output()
+                    .unwrap();
+                client_output += &String::from_utf8(output.stdout).unwrap();
+                server.wait_for(&format!("Client {n} disconnected."));
+            }
+            server.signal(Signal::SIGINT);
+            server.wait_for_exit(Duration::from_secs(2));
+            if name == "counter-client-console" {
+                client_output
+            } else {
+                server.lines.join("\n") + "\n"
+            }
+        }
+        _ => panic!("no scenario named {name}: add it to run_scenario in tests/lessons.rs"),
+    }
+}
+
+#[test]
+fn transcripts_are_what_the_programs_print() {
+    for (path, text) in lessons() {
+        let lines: Vec<&str> = text.lines().collect();
+        for block in marked_blocks(&text, "output") {
+            let (start, end) = block.body;
+            // Lines a terminal adds, not the program: the prompt's command and ^C.
+            let shown: Vec<&str> = lines[start..end]
+                .iter()
+                .copied()
+                .filter(|l| !l.starts_with("$ ") && *l != "^C")
+                .collect();
+            let shown = mask(&(shown.join("\n") + "\n"));
+            let actual = mask(&run_scenario(&block.target));
+            assert_eq!(
+                shown,
+                actual,
+                "{}: the transcript `{}` is not what the programs print",
+                path.display(),
+                block.target
+            );
+        }
+    }
+}
+
+#[test]
+fn commands_in_lessons_name_real_binaries_and_flags() {
+    let binaries = [
+        ("counter_server", env!("CARGO_BIN_EXE_counter_server")),
+        ("client", env!("CARGO_BIN_EXE_client")),
+    ];
+    let mut checked = 0;
+    for (path, text) in lessons() {
+        for line in text.lines() {
+            let Some(at) = line.find("cargo run ") else {
+                continue;
+            };
+            // The command ends with the line, or with the inline `code` span it is in.
+            let command = line[at..].split('`').next().unwrap();
+            let words: Vec<&str> = command.split_whitespace().collect();
+            let Some(bin_at) = words.iter().position(|w| *w == "--bin") else {
+                continue;
+            };
+            let name = words[bin_at + 1];
+            let Some((_, binary)) = binaries.iter().find(|(n, _)| *n == name) else {
+                panic!("{}: `{line}` runs an unknown binary {name}", path.display());
+            };
+            let args = match words.iter().position(|w| *w == "--") {
+                Some(dashes) => &words[dashes + 1..],
+                None => &[][..],
+            };
+            // Ask for help on the same subcommand, if the command names one.
+            let mut help_args: Vec<&str> = args
+                .iter()
+                .copied()
+                .take_while(|a| !a.starts_with('-'))
+                .collect();
+            help_args.push("--help");
+            let help = Command::new(binary).args(&help_args).output().unwrap();
+            let help = String::from_utf8(help.stdout).unwrap();
+            for flag in args.iter().filter(|a| a.starts_with("--")) {
+                let flag = flag.split('=').next().unwrap();
+                assert!(
+                    help.contains(flag),
+                    "{}: `{line}` uses {flag}, which `{name} --help` does not list",
+                    path.display()
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no cargo run commands found in lessons/");
+}
+
+#[test]
+fn the_quoted_compile_error_is_the_one_rustc_gives() {
+    let source = fs::read_to_string(root().join("src/lib.rs")).unwrap();
+    let snippet = anchor_region(&source, "unlocked_counter").expect("the unlocked_counter anchor");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("unlocked_counter");
+    fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("main.rs");
+    fs::write(&file, format!("fn main() {{\n{snippet}\n}}\n")).unwrap();
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let output = Command::new(rustc)
+        .args(["--edition", "2024", "--emit=metadata", "--out-dir"])
+        .arg(&dir)
+        .arg(&file)
+        .output()
+        .expect("run rustc");
+    assert!(!output.status.success(), "the unlocked counter compiled");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let first_error = stderr
+        .lines()
+        .find(|l| l.starts_with("error["))
+        .expect("an error code");
+    assert!(first_error.starts_with("error[E0499]"), "{stderr}");
+    let lesson = fs::read_to_string(root().join("lessons/01-counter-server.md")).unwrap();
+    assert!(
+        lesson.contains(first_error),
+        "lesson 1 should quote rustc's error line:\n{first_error}"
+    );
+}

@@ -1,0 +1,315 @@
+//! What every end-to-end test needs: start a real server binary on port 0,
+//! learn its port from its listening line, talk to it, signal it, and make
+//! sure it is gone when the test ends, passed or failed.
+//!
+//! Every wait here has a deadline. A server that hangs fails the test with
+//! what it printed so far, rather than hanging `cargo test`.
+
+// Each test file uses a different part of this module.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub use nix::sys::signal::Signal;
+
+pub const COUNTER_SERVER: &str = env!("CARGO_BIN_EXE_counter_server");
+
+/// The longest any single wait may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// A server binary running for one test. Dropping it kills the process.
+pub struct ServerProcess {
+    child: Child,
+    pub port: u16,
+    stdout: Receiver<String>,
+    /// Every stdout line received so far, for assertions and failure messages.
+    pub lines: Vec<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl ServerProcess {
+    /// Starts `binary --port 0 args...` and waits for its listening line.
+    pub fn start(binary: &str, args: &[&str]) -> ServerProcess {
+        let mut command = Command::new(binary);
+        command.args(["--port", "0"]).args(args);
+        ServerProcess::spawn(command)
+    }
+
+    /// Starts a prepared command (which must make the server listen on port 0).
+    pub fn spawn(mut command: Command) -> ServerProcess {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start the server binary");
+        let (line_tx, stdout) = mpsc::channel();
+        let out = child.stdout.take().expect("piped stdout");
+        // Keep reading until the server exits: a full pipe would block the
+        // server mid-line, and a closed one is a different test.
+        thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if line_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let err = child.stderr.take().expect("piped stderr");
+        let stderr_sink = Arc::clone(&stderr);
+        thread::spawn(move || {
+            let mut reader = BufReader::new(err);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                stderr_sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        let mut server = ServerProcess {
+            child,
+            port: 0,
+            stdout,
+            lines: Vec::new(),
+            stderr,
+        };
+        let listening = server.wait_for_line(|line| line.contains("listening on port"));
+        server.port = parse_port(&listening)
+            .unwrap_or_else(|| panic!("no port in the listening line {listening:?}"));
+        server
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Connects a test client, with read and write timeouts so no read can hang.
+    pub fn connect(&self) -> TcpStream {
+        connect(self.address())
+    }
+
+    /// Waits for the next stdout line that satisfies `wanted`, and returns it.
+    pub fn wait_for_line(&mut self, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) => {
+                    self.lines.push(line.clone());
+                    if wanted(&line) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "timed out waiting for a line; the server said:\n{}",
+                        self.output()
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!(
+                        "the server closed stdout first; it said:\n{}",
+                        self.output()
+                    )
+                }
+            }
+        }
+    }
+
+    /// Waits for a stdout line containing `text`.
+    pub fn wait_for(&mut self, text: &str) -> String {
+        self.wait_for_line(|line| line.contains(text))
+    }
+
+    /// Waits for `count` more stdout lines containing `text`.
+    pub fn wait_for_count(&mut self, text: &str, count: usize) {
+        for _ in 0..count {
+            self.wait_for(text);
+        }
+    }
+
+    /// Sends a signal (SIGINT is what Ctrl-C sends).
+    pub fn signal(&self, signal: Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, signal).expect("cannot signal the server");
+    }
+
+    /// Waits for the process to exit, then collects the rest of its stdout.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                while let Ok(line) = self.stdout.recv_timeout(DEADLINE) {
+                    self.lines.push(line);
+                }
+                return status;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "the server did not exit within {timeout:?}; it said:\n{}",
+                    self.output()
+                );
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Everything on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Stdout lines received so far, and stderr, for failure messages.
+    pub fn output(&self) -> String {
+        format!(
+            "--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.lines.join("\n"),
+            self.stderr()
+        )
+    }
+
+    /// CPU time (user + system) the server has used, from /proc.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("read /proc/PID/stat");
+        // Fields after the ")" that ends the command name: state is field 3,
+        // utime and stime are fields 14 and 15, in clock ticks (100 a second).
+        let after_name = &stat[stat.rfind(')').expect("stat format") + 2..];
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        Duration::from_millis(ticks * 10)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The number after "port " in a listening line.
+pub fn parse_port(line: &str) -> Option<u16> {
+    let after = &line[line.find("port ")? + "port ".len()..];
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Connects with read and write timeouts of [`DEADLINE`].
+pub fn connect(address: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&address, DEADLINE).expect("connect to the server");
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    stream.set_write_timeout(Some(DEADLINE)).unwrap();
+    stream
+}
+
+/// Reads until the server closes the connection (bounded by the read timeout).
+pub fn read_to_end(stream: &mut TcpStream) -> String {
+    let mut bytes = Vec::new();
+    stream
+        .read_to_end(&mut bytes)
+        .expect("read until the server closes");
+    String::from_utf8(bytes).expect("the server sent UTF-8")
+}
+
+/// Reads one `\n`-terminated line, byte by byte so nothing after it is consumed.
+pub fn read_line(stream: &mut TcpStream) -> String {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match stream.read(&mut byte) {
+            Ok(0) => panic!("end of stream after {:?}", String::from_utf8_lossy(&line)),
+            Ok(_) => {
+                line.push(byte[0]);
+                if byte[0] == b'\n' {
+                    return String::from_utf8(line).expect("the server sent UTF-8");
+                }
+            }
+            Err(e) => panic!(
+                "reading a line failed after {:?}: {e}",
+                String::from_utf8_lossy(&line)
+            ),
+        }
+    }
+}
+
+/// Asserts that the server closes the connection next (after nothing else).
+pub fn assert_end_of_stream(stream: &mut TcpStream) {
+    let mut rest = Vec::new();
+    match stream.read_to_end(&mut rest) {
+        Ok(_) => assert!(
+            rest.is_empty(),
+            "expected end of stream, got {:?}",
+            String::from_utf8_lossy(&rest)
+        ),
+        Err(e) => panic!("expected end of stream, got {e}"),
+    }
+}
+
+/// The counter protocol: send one message, read the reply until the server closes.
+pub fn counter_exchange(address: SocketAddr, message: &[u8]) -> String {
+    let mut stream = connect(address);
+    stream.write_all(message).unwrap();
+    read_to_end(&mut stream)
+}
+
+/// Runs `clients` copies of `client` at once, released together by a barrier,
+/// and returns their results in no particular order.
+pub fn all_at_once<T: Send + 'static>(
+    clients: usize,
+    client: impl Fn(usize) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let barrier = Arc::new(Barrier::new(clients));
+    let client = Arc::new(client);
+    let handles: Vec<_> = (0..clients)
+        .map(|n| {
+            let barrier = Arc::clone(&barrier);
+            let client = Arc::clone(&client);
+            thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || {
+                    barrier.wait();
+                    client(n)
+                })
+                .expect("spawn a test client")
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("a test client panicked"))
+        .collect()
+}
+
+/// A port nothing listens on (bound, then released; nothing else here takes it back).
+pub fn unused_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Half-closes our side: the server reads end of stream.
+pub fn finish_sending(stream: &TcpStream) {
+    stream.shutdown(Shutdown::Write).unwrap();
+}
+
+/// The id in a counter server greeting, `Hello Client {id}, ...`.
+pub fn greeting_id(reply: &str) -> u64 {
+    let rest = reply
+        .strip_prefix("Hello Client ")
+        .unwrap_or_else(|| panic!("not a greeting: {reply:?}"));
+    rest[..rest.find(',').expect("a comma after the id")]
+        .parse()
+        .unwrap()
+}
