@@ -1,8 +1,8 @@
 //! The command-line arguments every server shares.
 //!
-//! Each server flattens [`ServerArgs`] into its own arguments, with the
-//! lesson's port as the default: `ServerArgs<65434>` for the counter server.
-//! So `--host`, `--port` and the limits mean the same thing on all three.
+//! Each server flattens [`ServerArgs`] into its own arguments, so `--host`,
+//! `--port` and the limits mean the same thing on all three. Where a flag is
+//! left out, the server uses its lesson's `ADDR`, the address the seed hard-codes.
 
 use std::time::Duration;
 
@@ -10,18 +10,28 @@ use clap::Args;
 
 /// Where a server listens, and the limits that keep one client from hurting the others.
 #[derive(Args, Clone, Debug)]
-pub struct ServerArgs<const PORT: u16> {
-    /// Address to listen on (0.0.0.0 for every network interface).
-    #[arg(long, default_value = "127.0.0.1")]
-    pub host: String,
+pub struct ServerArgs {
+    /// Address to listen on [default: 127.0.0.1, this machine only]. 0.0.0.0 is every network interface.
+    #[arg(long)]
+    pub host: Option<String>,
 
-    /// Port to listen on; 0 lets the operating system choose a free one.
-    /// The listening line shows the port actually used.
-    #[arg(long, default_value_t = PORT)]
-    pub port: u16,
+    /// Port to listen on [default: the lesson's]. 0 lets the operating system
+    /// choose a free one; the listening line shows the port actually used.
+    #[arg(long)]
+    pub port: Option<u16>,
 
     #[command(flatten)]
     pub limits: Limits,
+}
+
+impl ServerArgs {
+    /// `--host` and `--port`, with the lesson's `ADDR` for whichever is left out.
+    pub fn address<'a>(&'a self, default: (&'a str, u16)) -> (&'a str, u16) {
+        (
+            self.host.as_deref().unwrap_or(default.0),
+            self.port.unwrap_or(default.1),
+        )
+    }
 }
 
 /// The limits every server enforces, each a flag with a default.

@@ -62,9 +62,10 @@ pub fn strip_line_ending(bytes: &[u8]) -> (&[u8], &'static str) {
 }
 
 /// Sends one line: `line` and a `\n`, in one write, so the line leaves whole.
-pub fn send_line(mut stream: &TcpStream, line: &str) -> io::Result<()> {
+pub fn send_line(mut stream: &TcpStream, line: impl AsRef<[u8]>) -> io::Result<()> {
+    let line = line.as_ref();
     let mut bytes = Vec::with_capacity(line.len() + 1);
-    bytes.extend_from_slice(line.as_bytes());
+    bytes.extend_from_slice(line);
     bytes.push(b'\n');
     stream.write_all(&bytes)
 }
@@ -94,6 +95,7 @@ impl LineReader {
         }
     }
 
+    // ANCHOR: next_message
     /// Reads the next message. An `Err` is a broken connection (such as a reset).
     pub fn next_message(&mut self) -> io::Result<Received> {
         self.reader.get_mut().deadline = self.idle_timeout.map(|timeout| Instant::now() + timeout);
@@ -128,6 +130,7 @@ impl LineReader {
             Err(_) => Ok(Received::NotUtf8),
         }
     }
+    // ANCHOR_END: next_message
 
     /// Reads and drops bytes up to and including the next `\n` (or end of stream).
     fn skip_rest_of_line(&mut self) -> io::Result<()> {
@@ -158,6 +161,7 @@ pub fn is_timeout(error: &io::Error) -> bool {
     )
 }
 
+// ANCHOR: deadline_reader
 /// A socket reader that fails with `TimedOut` once its deadline has passed.
 ///
 /// A read timeout alone restarts with every read, so a client that sends one
@@ -179,6 +183,7 @@ impl Read for DeadlineReader {
         (&*self.stream).read(buf)
     }
 }
+// ANCHOR_END: deadline_reader
 
 #[cfg(test)]
 mod tests {

@@ -48,11 +48,13 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds `--host`:`--port` with the `--backlog` and installs the Ctrl-C / SIGTERM handler.
+    /// Binds `--host`:`--port` (or the lesson's `default` address) with the
+    /// `--backlog`, and installs the Ctrl-C / SIGTERM handler.
     ///
     /// The error names the address and the cause, ready to print.
-    pub fn start<const PORT: u16>(args: &ServerArgs<PORT>) -> io::Result<Server> {
-        let listener = listen(&args.host, args.port, args.limits.backlog)?;
+    pub fn start(args: &ServerArgs, default: (&str, u16)) -> io::Result<Server> {
+        let (host, port) = args.address(default);
+        let listener = listen(host, port, args.limits.backlog)?;
         let shutdown = shutdown::on_ctrl_c(&listener)
             .map_err(|e| io::Error::new(e.kind(), format!("cannot handle Ctrl-C: {e}")))?;
         Ok(Server {
@@ -135,7 +137,7 @@ impl Server {
             address,
             idle_timeout: self.limits.idle_timeout(),
             shutdown: Arc::clone(&self.shutdown),
-            registration: Registration {
+            _registration: Registration {
                 key,
                 connections: Arc::clone(&self.connections),
             },
@@ -164,7 +166,8 @@ pub struct Client {
     pub address: SocketAddr,
     idle_timeout: Option<Duration>,
     shutdown: Arc<Shutdown>,
-    registration: Registration,
+    /// Held only to be dropped: that frees the place under `--max-clients`.
+    _registration: Registration,
 }
 
 impl Client {
@@ -193,10 +196,12 @@ impl Client {
         send_line(&self.stream, line)
     }
 
-    /// Closes the connection so that everything sent so far arrives. See [`close_gracefully`].
-    pub fn close(self) {
+    /// Ends the conversation so that everything sent so far arrives (see
+    /// [`close_gracefully`]). The socket itself, and the client's place under
+    /// `--max-clients`, are let go when the `Client` is dropped: at the end of
+    /// its thread, after its last log line, which is what shutdown waits for.
+    pub fn close(&self) {
         close_gracefully(&self.stream);
-        drop(self.registration);
     }
 }
 

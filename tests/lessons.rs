@@ -28,6 +28,7 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -238,6 +239,13 @@ fn mask(text: &str) -> String {
     masked
 }
 
+/// The path of an example program: `cargo test` builds examples next to its test binaries.
+fn example(name: &str) -> PathBuf {
+    let test_binary = std::env::current_exe().unwrap();
+    let profile_dir = test_binary.parent().unwrap().parent().unwrap();
+    profile_dir.join("examples").join(name)
+}
+
 /// What the programs print in the scenario a transcript is named after.
 fn run_scenario(name: &str) -> String {
     match name {
@@ -260,6 +268,51 @@ fn run_scenario(name: &str) -> String {
             } else {
                 server.lines.join("\n") + "\n"
             }
+        }
+        // Lesson 2: the echo server in one terminal, `client echo` in another, then Ctrl-C.
+        "echo-server-console" | "echo-client-console" => {
+            let mut server = ServerProcess::start(ECHO_SERVER, &[]);
+            let output = Command::new(env!("CARGO_BIN_EXE_client"))
+                .args([
+                    "echo",
+                    "--port",
+                    &server.port.to_string(),
+                    "-m",
+                    "Hello",
+                    "-m",
+                    "World",
+                ])
+                .output()
+                .unwrap();
+            server.wait_for("[Client disconnected]");
+            server.signal(Signal::SIGINT);
+            server.wait_for_exit(Duration::from_secs(2));
+            if name == "echo-client-console" {
+                String::from_utf8(output.stdout).unwrap()
+            } else {
+                server.lines.join("\n") + "\n"
+            }
+        }
+        // Lesson 2: a line that is not UTF-8 and one of 2 KiB, between two good ones.
+        "echo-bad-input" => {
+            let server = ServerProcess::start(ECHO_SERVER, &[]);
+            let mut input = b"ok\n\xff\xfe\n".to_vec();
+            input.extend([b'0'; 2048]);
+            input.extend(b"\nstill here\n");
+            let mut client = Command::new(env!("CARGO_BIN_EXE_client"))
+                .args(["echo", "--port", &server.port.to_string()])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            client.stdin.take().unwrap().write_all(&input).unwrap();
+            String::from_utf8(client.wait_with_output().unwrap().stdout).unwrap()
+        }
+        // Lesson 2: the framing experiment, `cargo run --example framing`.
+        "framing-example" => {
+            let output = Command::new(example("framing")).output().unwrap();
+            assert!(output.status.success());
+            String::from_utf8(output.stdout).unwrap()
         }
         _ => panic!("no scenario named {name}: add it to run_scenario in tests/lessons.rs"),
     }
@@ -293,8 +346,16 @@ fn transcripts_are_what_the_programs_print() {
 #[test]
 fn commands_in_lessons_name_real_binaries_and_flags() {
     let binaries = [
-        ("counter_server", env!("CARGO_BIN_EXE_counter_server")),
-        ("client", env!("CARGO_BIN_EXE_client")),
+        (
+            "counter_server",
+            PathBuf::from(env!("CARGO_BIN_EXE_counter_server")),
+        ),
+        (
+            "echo_server",
+            PathBuf::from(env!("CARGO_BIN_EXE_echo_server")),
+        ),
+        ("client", PathBuf::from(env!("CARGO_BIN_EXE_client"))),
+        ("framing", example("framing")),
     ];
     let mut checked = 0;
     for (path, text) in lessons() {
@@ -305,17 +366,27 @@ fn commands_in_lessons_name_real_binaries_and_flags() {
             // The command ends with the line, or with the inline `code` span it is in.
             let command = line[at..].split('`').next().unwrap();
             let words: Vec<&str> = command.split_whitespace().collect();
-            let Some(bin_at) = words.iter().position(|w| *w == "--bin") else {
+            let Some(bin_at) = words
+                .iter()
+                .position(|w| *w == "--bin" || *w == "--example")
+            else {
                 continue;
             };
             let name = words[bin_at + 1];
-            let Some((_, binary)) = binaries.iter().find(|(n, _)| *n == name) else {
-                panic!("{}: `{line}` runs an unknown binary {name}", path.display());
-            };
             let args = match words.iter().position(|w| *w == "--") {
                 Some(dashes) => &words[dashes + 1..],
                 None => &[][..],
             };
+            let Some((_, binary)) = binaries.iter().find(|(n, _)| *n == name) else {
+                panic!(
+                    "{}: `{line}` runs an unknown program {name}",
+                    path.display()
+                );
+            };
+            if args.is_empty() {
+                checked += 1;
+                continue; // Nothing to check, and an example has no --help.
+            }
             // Ask for help on the same subcommand, if the command names one.
             let mut help_args: Vec<&str> = args
                 .iter()

@@ -145,14 +145,15 @@ fn send_one_message(mut stream: &TcpStream, message: &str) -> io::Result<()> {
 
 /// What the session loop waits for.
 enum Event {
-    /// A line typed on stdin (or given with --message), to send.
-    Typed(String),
+    /// A line typed on stdin (or given with --message), to send as it is.
+    Typed(Vec<u8>),
     /// Nothing more to send.
     EndOfInput,
     /// The server closed the connection (or it broke).
     ServerClosed(io::Result<()>),
 }
 
+// ANCHOR: hold_session
 /// Echo and queue servers: send lines, print what comes back as it comes, say goodbye.
 ///
 /// Three threads, each doing one blocking thing: this one sends, a printer
@@ -175,7 +176,9 @@ fn hold_session(stream: TcpStream, messages: Vec<String>) -> io::Result<()> {
         thread::Builder::new()
             .name("typist".into())
             .spawn(move || {
-                for line in io::stdin().lock().lines().map_while(Result::ok) {
+                // Bytes, not `String`s: a line that is not UTF-8 goes to the
+                // server as it is, and the server answers it.
+                for line in io::stdin().lock().split(b'\n').map_while(Result::ok) {
                     if events.send(Event::Typed(line)).is_err() {
                         return;
                     }
@@ -184,7 +187,7 @@ fn hold_session(stream: TcpStream, messages: Vec<String>) -> io::Result<()> {
             })?;
     } else {
         for message in messages {
-            let _ = events.send(Event::Typed(message));
+            let _ = events.send(Event::Typed(message.into_bytes()));
         }
         let _ = events.send(Event::EndOfInput);
     }
@@ -200,7 +203,7 @@ fn hold_session(stream: TcpStream, messages: Vec<String>) -> io::Result<()> {
             next_event.recv().map_err(io::Error::other)?
         };
         match event {
-            Event::Typed(line) => send_line(&stream, &line)?,
+            Event::Typed(line) => send_line(&stream, line)?,
             Event::EndOfInput => {
                 said_goodbye = true;
                 send_line(&stream, DISCONNECT_MSG)?;
@@ -213,6 +216,7 @@ fn hold_session(stream: TcpStream, messages: Vec<String>) -> io::Result<()> {
         }
     }
 }
+// ANCHOR_END: hold_session
 
 /// Prints every line from the server until it closes the connection.
 fn print_lines(stream: TcpStream) -> io::Result<()> {

@@ -34,15 +34,15 @@ use threaded_servers::framing::{SIZE, is_timeout, strip_line_ending};
 use threaded_servers::server::{Client, SHUTDOWN_GRACE, Server, spawn_client_thread};
 use threaded_servers::{say, warn};
 
-/// The seed's port.
-const PORT: u16 = 65434;
+/// Where the seed listens: this machine only, port 65434 (`--host` and `--port` override it).
+const ADDR: (&str, u16) = ("127.0.0.1", 65434);
 
 /// Lesson 1: a thread per client and a counter behind a lock (seed 001).
 #[derive(Parser)]
 #[command(version)]
 struct Args {
     #[command(flatten)]
-    server: ServerArgs<PORT>,
+    server: ServerArgs,
 
     /// EXPERIMENT: take client ids WITHOUT the lock (a separate read and
     /// write), so that concurrent clients can get the same id.
@@ -106,7 +106,7 @@ fn next_id_racy(racy_counter: &AtomicU64) -> u64 {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let server = match Server::start(&args.server) {
+    let server = match Server::start(&args.server, ADDR) {
         Ok(server) => server,
         Err(e) => {
             warn!("counter_server: {e}");

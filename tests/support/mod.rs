@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 pub use nix::sys::signal::Signal;
 
 pub const COUNTER_SERVER: &str = env!("CARGO_BIN_EXE_counter_server");
+pub const ECHO_SERVER: &str = env!("CARGO_BIN_EXE_echo_server");
 
 /// The longest any single wait may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(10);
@@ -241,6 +242,11 @@ pub fn read_line(stream: &mut TcpStream) -> String {
             ),
         }
     }
+}
+
+/// Reads `count` lines.
+pub fn read_lines(stream: &mut TcpStream, count: usize) -> Vec<String> {
+    (0..count).map(|_| read_line(stream)).collect()
 }
 
 /// Asserts that the server closes the connection next (after nothing else).

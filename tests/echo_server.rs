@@ -1,0 +1,355 @@
+//! Lesson 2, end to end: the real `echo_server` and `client` binaries over real sockets.
+
+mod support;
+
+use std::io::Write;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use support::*;
+
+/// The seed's start-up lines, with the real port.
+#[test]
+fn the_server_prints_the_seeds_start_up_lines() {
+    let server = ServerProcess::start(ECHO_SERVER, &[]);
+    assert_eq!(server.lines[0], "[STARTING] Server is starting...");
+    assert_eq!(
+        server.lines[1],
+        format!("[LISTENING] Server is listening on port {}", server.port)
+    );
+}
+
+/// Many lines on one connection come back identical and in order.
+#[test]
+fn every_line_comes_back_identical_and_in_order() {
+    let server = ServerProcess::start(ECHO_SERVER, &[]);
+    let mut stream = server.connect();
+    let lines: Vec<String> = (0..200)
+        .map(|n| format!("line {n}: héllo wörld ✓"))
+        .collect();
+    for line in &lines {
+        stream.write_all(format!("{line}\n").as_bytes()).unwrap();
+        assert_eq!(read_line(&mut stream), format!("{line}\n"));
+    }
+}
+
+/// Several lines in one write are several messages.
+#[test]
+fn several_lines_in_one_write_are_several_echoes() {
+    let mut server = ServerProcess::start(ECHO_SERVER, &[]);
+    let mut stream = server.connect();
+    stream.write_all(b"one\ntwo\nthree\n").unwrap();
+    assert_eq!(read_lines(&mut stream, 3), ["one\n", "two\n", "three\n"]);
+    server.wait_for("] three");
+    let messages = server
+        .lines
+        .iter()
+        .filter(|l| l.starts_with("[127.0.0.1:"))
+        .count();
+    assert_eq!(messages, 3, "{}", server.output());
+}
+
+/// One line written a byte at a time is one message.
+#[test]
+fn one_line_written_a_byte_at_a_time_is_one_echo() {
+    let mut server = ServerProcess::start(ECHO_SERVER, &[]);
+    let mut stream = server.connect();
+    stream.set_nodelay(true).unwrap();
+    for byte in b"hello, byte by byte\n" {
+        stream.write_all(&[*byte]).unwrap();
+        stream.flush().unwrap();
+    }
+    assert_eq!(read_line(&mut stream), "hello, byte by byte\n");
+    stream.write_all(b"next\n").unwrap();
+    assert_eq!(read_line(&mut stream), "next\n");
+    server.wait_for("] next");
+    let messages = server
+        .lines
+        .iter()
+        .filter(|l| l.starts_with("[127.0.0.1:"))
+        .count();
+    assert_eq!(messages, 2, "{}", server.output());
+}
+
+/// A `\r\n` line comes back as it came, and `!DISCONNECT\r\n` ends the session.
+#[test]
+fn crlf_lines_are_echoed_as_they_came_and_crlf_disconnect_works() {
+    let server = ServerProcess::start(ECHO_SERVER, &[]);
+    let mut stream = server.connect();
+    stream.write_all(b"windows\r\n").unwrap();
+    assert_eq!(read_line(&mut stream), "windows\r\n");
+    stream.write_all(b"!DISCONNECT\r\n").unwrap();
+    assert_end_of_stream(&mut stream);
+}
+
+/// An empty line is a message too.
+#[test]
+fn an_empty_line_is_echoed() {
+    let server = ServerProcess::start(ECHO_SERVER, &[]);
+    let mut stream = server.connect();
+    stream.write_all(b"\nafter\n").unwrap();
+    assert_eq!(read_lines(&mut stream, 2), ["\n", "after\n"]);
+}
+
+/// Invalid UTF-8 gets one ERROR line; the next line on the same connection is echoed.
+#[test]
+fn invalid_utf8_gets_an_error_and_the_session_goes_on() {
+    let server = ServerProcess::start(ECHO_SERVER, &[]);
+    let mut stream = server.connect();
+    stream.write_all(b"\xff\xfe not text\nafter\n").unwrap();
+    assert_eq!(
+        read_lines(&mut stream, 2),
+        ["ERROR: message is not valid UTF-8\n", "after\n"]
+    );
+}
+
+/// A line over 1024 bytes gets one ERROR line; exactly 1024 is fine; the session goes on.
+#[test]
+fn an_over_long_line_gets_an_error_and_the_session_goes_on() {
+    let server = ServerProcess::start(ECHO_SERVER, &[]);
+    let mut stream = server.connect();
+    let longest = "a".repeat(1024);
+    let writer = stream.try_clone().unwrap();
+    let longest_line = format!("{longest}\n");
+    let sender = thread::spawn(move || {
+        let mut writer = writer;
+        writer.write_all(&[b'b'; 100_000])?;
+        writer.write_all(b"\nafter\n")?;
+        writer.write_all(longest_line.as_bytes())
+    });
+    assert_eq!(
+        read_lines(&mut stream, 3),
+        [
+            "ERROR: message longer than 1024 bytes\n".to_string(),
+            "after\n".to_string(),
+            format!("{longest}\n")
+        ]
+    );
+    sender.join().unwrap().unwrap();
+}
+
+/// `!DISCONNECT` ends the session: nothing sent after it is echoed.
+#[test]
+fn disconnect_ends_the_session_and_nothing_after_it_is_echoed() {
+    let mut server = ServerProcess::start(ECHO_SERVER, &[]);
+    let mut stream = server.connect();
+    stream.write_all(b"a\n!DISCONNECT\nafter\n").unwrap();
+    assert_eq!(read_to_end(&mut stream), "a\n");
+    drop(stream);
+    server.wait_for("[Client disconnected]");
+    assert!(
+        !server.lines.iter().any(|l| l.ends_with("] after")),
+        "{}",
+        server.output()
+    );
+}
+
+/// A line split around `!DISCONNECT` is still the disconnect message.
+#[test]
+fn a_disconnect_split_across_writes_still_disconnects() {
+    let mut server = ServerProcess::start(ECHO_SERVER, &[]);
+    let mut stream = server.connect();
+    stream.write_all(b"!DISCON").unwrap();
+    // Make sure the first half has been read on its own before the rest is sent.
+    let mut other = server.connect();
+    other.write_all(b"sync\n").unwrap();
+    assert_eq!(read_line(&mut other), "sync\n");
+    stream.write_all(b"NECT\n").unwrap();
+    assert_eq!(read_to_end(&mut stream), "");
+    drop(stream);
+    server.wait_for("sent !DISCONNECT");
+}
+
+/// End of stream ends the session; a last line without a newline is still echoed.
+#[test]
+fn end_of_stream_ends_the_session() {
+    let mut server = ServerProcess::start(ECHO_SERVER, &[]);
+    let mut stream = server.connect();
+    stream.write_all(b"a\nno newline").unwrap();
+    finish_sending(&stream);
+    assert_eq!(read_to_end(&mut stream), "a\nno newline");
+    let left = server.wait_for("[Client disconnected]");
+    assert!(left.ends_with("closed the connection"), "{left}");
+}
+
+/// 100 sessions at once, 100 distinct lines each: every client gets exactly its own lines, in order.
+#[test]
+fn a_hundred_concurrent_sessions_each_get_their_own_lines_in_order() {
+    let server = ServerProcess::start(ECHO_SERVER, &[]);
+    let address = server.address();
+    let results = all_at_once(100, move |client| {
+        let mut stream = connect(address);
+        let sent: Vec<String> = (0..100)
+            .map(|n| format!("client {client} line {n}\n"))
+            .collect();
+        stream.write_all(sent.concat().as_bytes()).unwrap();
+        let echoed = read_lines(&mut stream, 100);
+        stream.write_all(b"!DISCONNECT\n").unwrap();
+        assert_end_of_stream(&mut stream);
+        sent == echoed
+    });
+    assert!(results.iter().all(|same| *same));
+}
+
+/// A client that sends nothing for --idle-timeout is told and closed; another is served meanwhile.
+#[test]
+fn an_idle_client_is_timed_out() {
+    let mut server = ServerProcess::start(ECHO_SERVER, &["--idle-timeout", "0.5"]);
+    let mut idle = server.connect();
+    let mut busy = server.connect();
+    busy.write_all(b"still here\n").unwrap();
+    assert_eq!(read_line(&mut busy), "still here\n");
+    let started = Instant::now();
+    assert_eq!(
+        read_line(&mut idle),
+        "ERROR: idle timeout, closing the connection\n"
+    );
+    assert_end_of_stream(&mut idle);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(idle);
+    server.wait_for(": idle timeout");
+}
+
+/// Past --max-clients a client gets one ERROR line; when a session ends its place is free again.
+#[test]
+fn past_max_clients_a_client_gets_one_error_line() {
+    let mut server = ServerProcess::start(ECHO_SERVER, &["--max-clients", "1"]);
+    let mut first = server.connect();
+    first.write_all(b"first\n").unwrap();
+    assert_eq!(read_line(&mut first), "first\n");
+    let mut second = server.connect();
+    assert_eq!(
+        read_line(&mut second),
+        "ERROR: too many clients (limit 1); try again later\n"
+    );
+    assert_end_of_stream(&mut second);
+    first.write_all(b"!DISCONNECT\n").unwrap();
+    assert_end_of_stream(&mut first);
+    drop(first);
+    server.wait_for("[Client disconnected]");
+    let mut third = server.connect();
+    third.write_all(b"third\n").unwrap();
+    assert_eq!(read_line(&mut third), "third\n");
+}
+
+/// A client that never reads its echoes is dropped after --write-timeout; others are not delayed.
+#[test]
+fn a_client_that_never_reads_is_dropped_after_the_write_timeout() {
+    let mut server = ServerProcess::start(ECHO_SERVER, &["--write-timeout", "0.5"]);
+    let flooder = server.connect();
+    let mut writer = flooder.try_clone().unwrap();
+    let flood = thread::spawn(move || {
+        let line = [b'x'; 1000];
+        // Until the server gives up on us and the writes fail.
+        while writer
+            .write_all(&line)
+            .and_then(|()| writer.write_all(b"\n"))
+            .is_ok()
+        {}
+    });
+    let mut other = server.connect();
+    other.write_all(b"not delayed\n").unwrap();
+    assert_eq!(read_line(&mut other), "not delayed\n");
+    let dropped = server.wait_for("not reading its echoes");
+    assert!(dropped.starts_with("[Client disconnected]"), "{dropped}");
+    drop(flooder);
+    flood.join().unwrap();
+}
+
+/// Ctrl-C with sessions open: every client sees end of stream, exit 0 within 2 s.
+#[test]
+fn sigint_closes_every_session_and_exits_0() {
+    closes_every_session_on(Signal::SIGINT);
+}
+
+/// SIGTERM does the same.
+#[test]
+fn sigterm_closes_every_session_and_exits_0() {
+    closes_every_session_on(Signal::SIGTERM);
+}
+
+fn closes_every_session_on(signal: Signal) {
+    let mut server = ServerProcess::start(ECHO_SERVER, &[]);
+    let mut sessions: Vec<_> = (0..3).map(|_| server.connect()).collect();
+    for (n, stream) in sessions.iter_mut().enumerate() {
+        stream
+            .write_all(format!("session {n}\n").as_bytes())
+            .unwrap();
+        assert_eq!(read_line(stream), format!("session {n}\n"));
+    }
+    let signalled = Instant::now();
+    server.signal(signal);
+    for stream in &mut sessions {
+        assert_end_of_stream(stream);
+    }
+    let status = server.wait_for_exit(Duration::from_secs(2));
+    assert!(status.success(), "{status}; {}", server.output());
+    assert!(signalled.elapsed() < Duration::from_secs(2));
+    assert!(
+        server
+            .lines
+            .iter()
+            .any(|l| l.starts_with("[SHUTTING DOWN]"))
+    );
+    assert_eq!(server.lines.last().unwrap(), "[STOPPED] Server stopped.");
+    assert_eq!(
+        server
+            .lines
+            .iter()
+            .filter(|l| l.ends_with(": server shutting down"))
+            .count(),
+        3,
+        "{}",
+        server.output()
+    );
+}
+
+/// `client echo -m ... -m ...` prints each echo, then leaves with !DISCONNECT.
+#[test]
+fn the_client_sends_command_line_messages_and_disconnects() {
+    let mut server = ServerProcess::start(ECHO_SERVER, &[]);
+    cargo_bin_cmd!("client")
+        .args([
+            "echo",
+            "--port",
+            &server.port.to_string(),
+            "-m",
+            "Hello",
+            "-m",
+            "World",
+        ])
+        .timeout(DEADLINE)
+        .assert()
+        .success()
+        .stdout("Hello\nWorld\n");
+    let left = server.wait_for("[Client disconnected]");
+    assert!(left.ends_with("sent !DISCONNECT"), "{left}");
+}
+
+/// `client echo` with no messages sends the lines of stdin until end of input.
+#[test]
+fn the_client_sends_stdin_lines_until_end_of_input() {
+    let mut server = ServerProcess::start(ECHO_SERVER, &[]);
+    cargo_bin_cmd!("client")
+        .args(["echo", "--port", &server.port.to_string()])
+        .write_stdin("first line\nsecond line\n\u{ff}\n")
+        .timeout(DEADLINE)
+        .assert()
+        .success()
+        .stdout("first line\nsecond line\nÿ\n");
+    server.wait_for("sent !DISCONNECT");
+}
+
+/// `client echo` passes bytes that are not UTF-8 through, and prints the server's answer.
+#[test]
+fn the_client_passes_invalid_utf8_through() {
+    let server = ServerProcess::start(ECHO_SERVER, &[]);
+    cargo_bin_cmd!("client")
+        .args(["echo", "--port", &server.port.to_string()])
+        .write_stdin(&b"\xff\xfe\nok\n"[..])
+        .timeout(DEADLINE)
+        .assert()
+        .success()
+        .stdout("ERROR: message is not valid UTF-8\nok\n");
+}
