@@ -17,6 +17,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Write};
 
+// ANCHOR: print_lock
 /// Prints one line to stdout under the print lock, then flushes it, so a
 /// reader at the other end of a pipe sees it at once. Never panics.
 pub fn print_line(line: fmt::Arguments<'_>) {
@@ -24,6 +25,7 @@ pub fn print_line(line: fmt::Arguments<'_>) {
     // Nobody to tell if the console is gone: the server carries on.
     let _ = writeln!(print_lock, "{line}").and_then(|()| print_lock.flush());
 }
+// ANCHOR_END: print_lock
 
 /// Prints one line to stderr, for the operator: something went wrong that
 /// the server is working around (or, at start-up, cannot). Never panics.

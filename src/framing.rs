@@ -28,6 +28,9 @@ pub enum Received {
     NotUtf8,
     /// A line of more than [`SIZE`] bytes. It has been skipped, up to and including its `\n`.
     TooLong,
+    /// End of stream in the middle of a line. The bytes after the last `\n`
+    /// are not a message (perhaps the rest was never sent), so they are dropped.
+    Incomplete,
     /// No complete line arrived within the idle timeout.
     IdleTimeout,
     /// End of stream: the client closed its side (or the server ended all reads at shutdown).
@@ -39,7 +42,7 @@ pub enum Received {
 pub struct Line {
     /// The text, without the line ending.
     pub text: String,
-    /// `"\n"`, `"\r\n"`, or `""` for a last line cut short by end of stream.
+    /// `"\n"` or `"\r\n"`.
     pub ending: &'static str,
 }
 
@@ -115,7 +118,10 @@ impl LineReader {
         if bytes.is_empty() {
             return Ok(Received::End);
         }
-        if !bytes.ends_with(b"\n") && bytes.len() == limit {
+        if !bytes.ends_with(b"\n") {
+            if bytes.len() < limit {
+                return Ok(Received::Incomplete); // The stream ended first.
+            }
             self.skip_rest_of_line()?;
             return Ok(Received::TooLong);
         }
@@ -213,7 +219,7 @@ mod tests {
         assert_eq!(reader.next_message().unwrap(), line("one", "\n"));
         assert_eq!(reader.next_message().unwrap(), line("two", "\r\n"));
         assert_eq!(reader.next_message().unwrap(), line("", "\n"));
-        assert_eq!(reader.next_message().unwrap(), line("last", ""));
+        assert_eq!(reader.next_message().unwrap(), Received::Incomplete);
         assert_eq!(reader.next_message().unwrap(), Received::End);
     }
 

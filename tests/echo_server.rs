@@ -161,16 +161,36 @@ fn a_disconnect_split_across_writes_still_disconnects() {
     server.wait_for("sent !DISCONNECT");
 }
 
-/// End of stream ends the session; a last line without a newline is still echoed.
+/// End of stream ends the session.
 #[test]
 fn end_of_stream_ends_the_session() {
     let mut server = ServerProcess::start(ECHO_SERVER, &[]);
     let mut stream = server.connect();
-    stream.write_all(b"a\nno newline").unwrap();
+    stream.write_all(b"a\n").unwrap();
     finish_sending(&stream);
-    assert_eq!(read_to_end(&mut stream), "a\nno newline");
+    assert_eq!(read_to_end(&mut stream), "a\n");
     let left = server.wait_for("[Client disconnected]");
     assert!(left.ends_with("closed the connection"), "{left}");
+}
+
+/// Bytes after the last newline when the stream ends are not a message: the
+/// client (still reading, after a half-close) is told they were dropped.
+#[test]
+fn a_last_line_without_a_newline_is_dropped_with_an_error() {
+    let mut server = ServerProcess::start(ECHO_SERVER, &[]);
+    let mut stream = server.connect();
+    stream.write_all(b"a\nno newline").unwrap();
+    finish_sending(&stream);
+    assert_eq!(
+        read_to_end(&mut stream),
+        "a\nERROR: the last line had no newline; it was dropped\n"
+    );
+    server.wait_for("closed the connection in mid-line");
+    assert!(
+        !server.lines.iter().any(|l| l.ends_with("] no newline")),
+        "{}",
+        server.output()
+    );
 }
 
 /// 100 sessions at once, 100 distinct lines each: every client gets exactly its own lines, in order.

@@ -314,8 +314,62 @@ fn run_scenario(name: &str) -> String {
             assert!(output.status.success());
             String::from_utf8(output.stdout).unwrap()
         }
+        // Lesson 3: the server and two interactive clients, each in its own terminal.
+        "queue-server-console" | "queue-terminal-1" | "queue-terminal-2" => {
+            let terminals = queue_three_terminals();
+            match name {
+                "queue-server-console" => terminals[0].clone(),
+                "queue-terminal-1" => terminals[1].clone(),
+                _ => terminals[2].clone(),
+            }
+        }
         _ => panic!("no scenario named {name}: add it to run_scenario in tests/lessons.rs"),
     }
+}
+
+/// Lesson 3's experiment, step by step: what each of the three terminals shows.
+/// A terminal shows what was typed, then what came back; each step waits for
+/// its answer, so the order is the same on every run.
+fn queue_three_terminals() -> [String; 3] {
+    /// A client's terminal: what it printed and what was typed into it, in order.
+    fn show(view: &mut String, line: &str) {
+        view.push_str(line);
+        view.push('\n');
+    }
+    fn type_into(client: &mut ClientProcess, view: &mut String, line: &str) {
+        client.type_line(line);
+        show(view, line);
+    }
+
+    let mut server = ServerProcess::start(QUEUE_SERVER, &[]);
+    let port = server.port.to_string();
+    let (mut one, mut two) = (String::new(), String::new());
+    let mut first = ClientProcess::start(&["queue", "--port", &port]);
+    show(&mut one, &first.next_line());
+    let mut second = ClientProcess::start(&["queue", "--port", &port]);
+    show(&mut two, &second.next_line());
+
+    type_into(&mut second, &mut two, "@1 Hi, Client 1!");
+    show(&mut two, &second.next_line());
+    show(&mut one, &first.next_line());
+    type_into(&mut first, &mut one, "@2 Hello back!");
+    show(&mut one, &first.next_line());
+    show(&mut two, &second.next_line());
+    type_into(&mut second, &mut two, "@3 Anyone else here?");
+    show(&mut two, &second.next_line());
+    type_into(&mut first, &mut one, "!DISCONNECT");
+    show(&mut one, &first.next_line());
+    assert!(first.wait().1.success());
+    server.wait_for("Client 1 disconnected");
+    let (rest, status) = second.finish();
+    assert!(status.success());
+    for line in rest {
+        show(&mut two, &line);
+    }
+    server.wait_for("Client 2 disconnected");
+    server.signal(Signal::SIGINT);
+    server.wait_for_exit(Duration::from_secs(2));
+    [server.lines.join("\n") + "\n", one, two]
 }
 
 #[test]
@@ -324,11 +378,11 @@ fn transcripts_are_what_the_programs_print() {
         let lines: Vec<&str> = text.lines().collect();
         for block in marked_blocks(&text, "output") {
             let (start, end) = block.body;
-            // Lines a terminal adds, not the program: the prompt's command and ^C.
+            // Lines a terminal adds, not the program: the prompt's command, ^C and ^D.
             let shown: Vec<&str> = lines[start..end]
                 .iter()
                 .copied()
-                .filter(|l| !l.starts_with("$ ") && *l != "^C")
+                .filter(|l| !l.starts_with("$ ") && !matches!(*l, "^C" | "^D"))
                 .collect();
             let shown = mask(&(shown.join("\n") + "\n"));
             let actual = mask(&run_scenario(&block.target));
@@ -343,20 +397,20 @@ fn transcripts_are_what_the_programs_print() {
     }
 }
 
+/// The program a lesson runs with `cargo run --bin NAME` or `--example NAME`.
+fn program(name: &str) -> Option<PathBuf> {
+    Some(match name {
+        "counter_server" => env!("CARGO_BIN_EXE_counter_server").into(),
+        "echo_server" => env!("CARGO_BIN_EXE_echo_server").into(),
+        "queue_server" => env!("CARGO_BIN_EXE_queue_server").into(),
+        "client" => env!("CARGO_BIN_EXE_client").into(),
+        "framing" => example("framing"),
+        _ => return None,
+    })
+}
+
 #[test]
 fn commands_in_lessons_name_real_binaries_and_flags() {
-    let binaries = [
-        (
-            "counter_server",
-            PathBuf::from(env!("CARGO_BIN_EXE_counter_server")),
-        ),
-        (
-            "echo_server",
-            PathBuf::from(env!("CARGO_BIN_EXE_echo_server")),
-        ),
-        ("client", PathBuf::from(env!("CARGO_BIN_EXE_client"))),
-        ("framing", example("framing")),
-    ];
     let mut checked = 0;
     for (path, text) in lessons() {
         for line in text.lines() {
@@ -377,7 +431,7 @@ fn commands_in_lessons_name_real_binaries_and_flags() {
                 Some(dashes) => &words[dashes + 1..],
                 None => &[][..],
             };
-            let Some((_, binary)) = binaries.iter().find(|(n, _)| *n == name) else {
+            let Some(binary) = program(name) else {
                 panic!(
                     "{}: `{line}` runs an unknown program {name}",
                     path.display()

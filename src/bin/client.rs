@@ -203,7 +203,12 @@ fn hold_session(stream: TcpStream, messages: Vec<String>) -> io::Result<()> {
             next_event.recv().map_err(io::Error::other)?
         };
         match event {
-            Event::Typed(line) => send_line(&stream, line)?,
+            Event::Typed(line) => {
+                // Typing the goodbye yourself counts as saying it.
+                said_goodbye |=
+                    line.strip_suffix(b"\r").unwrap_or(&line) == DISCONNECT_MSG.as_bytes();
+                send_line(&stream, line)?;
+            }
             Event::EndOfInput => {
                 said_goodbye = true;
                 send_line(&stream, DISCONNECT_MSG)?;

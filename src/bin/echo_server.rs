@@ -115,8 +115,14 @@ fn handle_client(client: Client) {
                 let _ = client.send_line("ERROR: idle timeout, closing the connection");
                 break "idle timeout";
             }
-            Ok(Received::End) if client.server_is_stopping() => break "server shutting down",
+            Ok(Received::End | Received::Incomplete) if client.server_is_stopping() => {
+                break "server shutting down";
+            }
             Ok(Received::End) => break "closed the connection",
+            Ok(Received::Incomplete) => {
+                let _ = client.send_line("ERROR: the last line had no newline; it was dropped");
+                break "closed the connection in mid-line";
+            }
             Err(e) => {
                 say!("[{address}] connection failed: {e}");
                 break "connection failed";

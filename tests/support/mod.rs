@@ -20,6 +20,8 @@ pub use nix::sys::signal::Signal;
 
 pub const COUNTER_SERVER: &str = env!("CARGO_BIN_EXE_counter_server");
 pub const ECHO_SERVER: &str = env!("CARGO_BIN_EXE_echo_server");
+pub const QUEUE_SERVER: &str = env!("CARGO_BIN_EXE_queue_server");
+pub const CLIENT: &str = env!("CARGO_BIN_EXE_client");
 
 /// The longest any single wait may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(10);
@@ -50,18 +52,7 @@ impl ServerProcess {
             .stderr(Stdio::piped())
             .spawn()
             .expect("cannot start the server binary");
-        let (line_tx, stdout) = mpsc::channel();
-        let out = child.stdout.take().expect("piped stdout");
-        // Keep reading until the server exits: a full pipe would block the
-        // server mid-line, and a closed one is a different test.
-        thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if line_tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let stdout = stdout_lines(&mut child);
         let stderr = Arc::new(Mutex::new(String::new()));
         let err = child.stderr.take().expect("piped stderr");
         let stderr_sink = Arc::clone(&stderr);
@@ -193,6 +184,89 @@ impl ServerProcess {
 }
 
 impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads a child's stdout on a thread of its own, a line at a time, until it exits:
+/// a full pipe would block the child mid-line.
+fn stdout_lines(child: &mut Child) -> Receiver<String> {
+    let (line_tx, lines) = mpsc::channel();
+    let out = child.stdout.take().expect("piped stdout");
+    thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
+/// An interactive `client` process: type lines into its stdin, read what it prints.
+pub struct ClientProcess {
+    child: Child,
+    stdout: Receiver<String>,
+}
+
+impl ClientProcess {
+    /// Starts `client args...` with stdin and stdout piped.
+    pub fn start(args: &[&str]) -> ClientProcess {
+        let mut child = Command::new(CLIENT)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the client");
+        let stdout = stdout_lines(&mut child);
+        ClientProcess { child, stdout }
+    }
+
+    /// Types one line.
+    pub fn type_line(&mut self, line: &str) {
+        let stdin = self.child.stdin.as_mut().expect("stdin still open");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The next line the client prints (fails the test after DEADLINE).
+    pub fn next_line(&self) -> String {
+        self.stdout
+            .recv_timeout(DEADLINE)
+            .expect("the client printed nothing in time")
+    }
+
+    /// Ends input (Ctrl-D), then waits for the client to exit; returns the rest of
+    /// its stdout and its exit status.
+    pub fn finish(mut self) -> (Vec<String>, ExitStatus) {
+        drop(self.child.stdin.take());
+        self.wait()
+    }
+
+    /// Waits for the client to exit with its input still open.
+    pub fn wait(mut self) -> (Vec<String>, ExitStatus) {
+        let deadline = Instant::now() + DEADLINE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "the client did not exit");
+            thread::sleep(Duration::from_millis(10));
+        };
+        // The reader thread ends at end of output, which ends this loop.
+        let mut rest = Vec::new();
+        while let Ok(line) = self.stdout.recv_timeout(DEADLINE) {
+            rest.push(line);
+        }
+        (rest, status)
+    }
+}
+
+impl Drop for ClientProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

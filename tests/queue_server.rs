@@ -1,0 +1,292 @@
+//! Lesson 3, end to end: the real `queue_server` and `client` binaries over real sockets.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// Connects and reads the greeting; returns the stream and the client's number.
+fn join(server: &ServerProcess) -> (std::net::TcpStream, u64) {
+    let mut stream = server.connect();
+    let greeting = read_line(&mut stream);
+    let id = greeting
+        .strip_prefix("Welcome, Client ")
+        .and_then(|rest| rest.split('!').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a greeting: {greeting:?}"));
+    (stream, id)
+}
+
+fn send(stream: &mut std::net::TcpStream, line: &str) {
+    stream.write_all(format!("{line}\n").as_bytes()).unwrap();
+}
+
+/// Each client is greeted with its own id: Client 1, Client 2, ...
+#[test]
+fn each_client_is_greeted_with_its_id() {
+    let server = ServerProcess::start(QUEUE_SERVER, &[]);
+    let ids: Vec<u64> = (0..3).map(|_| join(&server).1).collect();
+    assert_eq!(ids, [1, 2, 3]);
+}
+
+/// A line goes through the queue; the processing thread logs it and answers the sender.
+#[test]
+fn a_message_is_processed_and_answered_to_its_sender() {
+    let mut server = ServerProcess::start(QUEUE_SERVER, &[]);
+    let (mut stream, id) = join(&server);
+    send(&mut stream, "hello, queue");
+    assert_eq!(read_line(&mut stream), "Processed: hello, queue\n");
+    server.wait_for(&format!("Client {id} says: hello, queue"));
+}
+
+/// Replies keep each client's order, and errors take their place in it.
+#[test]
+fn replies_and_errors_come_back_in_the_order_sent() {
+    let server = ServerProcess::start(QUEUE_SERVER, &[]);
+    let (mut stream, _) = join(&server);
+    let mut burst = b"one\n\xff\xfe\ntwo\n".to_vec();
+    burst.extend([b'x'; 2000]);
+    burst.extend(b"\nthree\n");
+    stream.write_all(&burst).unwrap();
+    assert_eq!(
+        read_lines(&mut stream, 5),
+        [
+            "Processed: one\n",
+            "ERROR: message is not valid UTF-8\n",
+            "Processed: two\n",
+            "ERROR: message longer than 1024 bytes\n",
+            "Processed: three\n"
+        ]
+    );
+}
+
+/// 50 clients at once, 50 messages each: every client gets exactly its own replies, in order.
+#[test]
+fn fifty_clients_by_fifty_messages_each_get_their_own_replies_in_order() {
+    let server = ServerProcess::start(QUEUE_SERVER, &[]);
+    let address = server.address();
+    let results = all_at_once(50, move |n| {
+        let mut stream = connect(address);
+        let greeting = read_line(&mut stream);
+        let sent: Vec<String> = (0..50).map(|m| format!("client {n} message {m}")).collect();
+        let burst: String = sent.iter().map(|line| format!("{line}\n")).collect();
+        stream.write_all(burst.as_bytes()).unwrap();
+        let replies = read_lines(&mut stream, 50);
+        let expected: Vec<String> = sent
+            .iter()
+            .map(|line| format!("Processed: {line}\n"))
+            .collect();
+        send(&mut stream, "!DISCONNECT");
+        assert!(read_line(&mut stream).starts_with("Goodbye"));
+        assert_end_of_stream(&mut stream);
+        (greeting, replies == expected)
+    });
+    assert!(results.iter().all(|(_, in_order)| *in_order));
+    let greetings: BTreeSet<String> = results.into_iter().map(|(greeting, _)| greeting).collect();
+    assert_eq!(greetings.len(), 50, "every client has its own id");
+}
+
+/// `@{m} text` goes to Client m, and only to it; the sender gets a confirmation.
+#[test]
+fn a_direct_message_reaches_the_right_client() {
+    let server = ServerProcess::start(QUEUE_SERVER, &[]);
+    let (mut first, _) = join(&server);
+    let (mut second, second_id) = join(&server);
+    let (mut third, _) = join(&server);
+    send(&mut first, &format!("@{second_id} hello, second"));
+    assert_eq!(read_line(&mut second), "From Client 1: hello, second\n");
+    assert_eq!(
+        read_line(&mut first),
+        "Delivered to Client 2: hello, second\n"
+    );
+    // The third client got nothing: its next line is the reply to its own message.
+    send(&mut third, "anything for me?");
+    assert_eq!(read_line(&mut third), "Processed: anything for me?\n");
+}
+
+/// A direct message to a client that is not there is an error to the sender.
+#[test]
+fn a_direct_message_to_an_unknown_client_is_an_error() {
+    let server = ServerProcess::start(QUEUE_SERVER, &[]);
+    let (mut stream, _) = join(&server);
+    send(&mut stream, "@42 anyone?");
+    assert_eq!(read_line(&mut stream), "ERROR: there is no Client 42\n");
+    send(&mut stream, "@99999999999999999999999 overflow");
+    assert!(
+        read_line(&mut stream).starts_with("ERROR: a direct message is @<client number> <text>")
+    );
+    send(&mut stream, "@2");
+    assert!(read_line(&mut stream).starts_with("ERROR: a direct message is"));
+}
+
+/// A client that floods and never reads is disconnected; the others keep getting replies within a second.
+#[test]
+fn a_client_that_never_reads_does_not_delay_the_others() {
+    let mut server = ServerProcess::start(QUEUE_SERVER, &[]);
+    let (flooder, flooder_id) = join(&server);
+    let mut writer = flooder.try_clone().unwrap();
+    let flood = thread::spawn(move || {
+        let line = format!("{}\n", "x".repeat(1000));
+        while writer.write_all(line.as_bytes()).is_ok() {}
+    });
+    let (mut other, _) = join(&server);
+    let mut slowest = Duration::ZERO;
+    for n in 0..200 {
+        let asked = Instant::now();
+        send(&mut other, &format!("ping {n}"));
+        assert_eq!(read_line(&mut other), format!("Processed: ping {n}\n"));
+        slowest = slowest.max(asked.elapsed());
+    }
+    server.wait_for(&format!("Client {flooder_id} is not reading its replies"));
+    assert!(slowest < Duration::from_secs(1), "a reply took {slowest:?}");
+    drop(flooder);
+    flood.join().unwrap();
+}
+
+/// A client that leaves before its replies does not stop the processing thread.
+#[test]
+fn a_client_that_leaves_before_its_reply_does_not_stop_the_processing_thread() {
+    let mut server = ServerProcess::start(QUEUE_SERVER, &[]);
+    for _ in 0..20 {
+        let (mut leaver, _) = join(&server);
+        leaver
+            .write_all("bye before the reply\n".repeat(50).as_bytes())
+            .unwrap();
+        // A reset, not a polite close: the harshest way to leave.
+        socket2::SockRef::from(&leaver)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+    }
+    let (mut stayer, _) = join(&server);
+    send(&mut stayer, "still working?");
+    assert_eq!(read_line(&mut stayer), "Processed: still working?\n");
+    server.wait_for("Client 20 disconnected");
+}
+
+/// Hundreds of clients come and go: each leaves the registry and frees its socket.
+/// The server runs with 64 file descriptors; a leak would exhaust them.
+#[test]
+fn the_registry_forgets_clients_that_leave() {
+    let mut command = Command::new("sh");
+    command.args([
+        "-c",
+        "ulimit -n 64 && exec \"$0\" \"$@\"",
+        QUEUE_SERVER,
+        "--port",
+        "0",
+    ]);
+    let mut server = ServerProcess::spawn(command);
+    for n in 1..=300u64 {
+        let (mut stream, id) = join(&server);
+        assert_eq!(id, n);
+        send(&mut stream, "hello");
+        assert_eq!(read_line(&mut stream), "Processed: hello\n");
+        if n % 2 == 0 {
+            send(&mut stream, "!DISCONNECT");
+            assert_eq!(read_line(&mut stream), format!("Goodbye, Client {n}.\n"));
+        }
+        // Odd clients just close.
+    }
+    server.wait_for("Client 300 disconnected");
+    let (mut last, _) = join(&server);
+    send(&mut last, "@1 are you there?");
+    assert_eq!(read_line(&mut last), "ERROR: there is no Client 1\n");
+    assert!(
+        !server.stderr().contains("accept failed"),
+        "{}",
+        server.output()
+    );
+}
+
+/// Ctrl-C with messages in flight: every message sent before it is answered,
+/// then each client hears that the server is shutting down, then end of stream.
+#[test]
+fn sigint_answers_every_message_sent_before_it() {
+    answers_everything_then_shuts_down_on(Signal::SIGINT);
+}
+
+/// SIGTERM does the same.
+#[test]
+fn sigterm_answers_every_message_sent_before_it() {
+    answers_everything_then_shuts_down_on(Signal::SIGTERM);
+}
+
+fn answers_everything_then_shuts_down_on(signal: Signal) {
+    let mut server = ServerProcess::start(QUEUE_SERVER, &[]);
+    let mut clients: Vec<_> = (0..5).map(|_| join(&server)).collect();
+    for (stream, id) in &mut clients {
+        let burst: String = (0..100)
+            .map(|m| format!("client {id} message {m}\n"))
+            .collect();
+        stream.write_all(burst.as_bytes()).unwrap();
+    }
+    server.signal(signal);
+    for (stream, id) in &mut clients {
+        for m in 0..100 {
+            assert_eq!(
+                read_line(stream),
+                format!("Processed: client {id} message {m}\n")
+            );
+        }
+        assert_eq!(read_line(stream), "Server is shutting down. Goodbye!\n");
+        assert_end_of_stream(stream);
+    }
+    let status = server.wait_for_exit(Duration::from_secs(2));
+    assert!(status.success(), "{status}; {}", server.output());
+    assert_eq!(server.lines.last().unwrap(), "Server stopped.");
+    let said = server
+        .lines
+        .iter()
+        .filter(|l| l.contains(" says: client "))
+        .count();
+    assert_eq!(said, 500, "{}", server.output());
+}
+
+/// A client that sends nothing for --idle-timeout is told and closed.
+#[test]
+fn an_idle_client_is_timed_out() {
+    let server = ServerProcess::start(QUEUE_SERVER, &["--idle-timeout", "0.5"]);
+    let (mut idle, _) = join(&server);
+    assert_eq!(
+        read_line(&mut idle),
+        "ERROR: idle timeout, closing the connection\n"
+    );
+    assert_end_of_stream(&mut idle);
+}
+
+/// The interactive client prints what the server pushes while it waits for input.
+#[test]
+fn the_interactive_client_prints_pushed_messages() {
+    let mut server = ServerProcess::start(QUEUE_SERVER, &[]);
+    let mut typist = ClientProcess::start(&["queue", "--port", &server.port.to_string()]);
+    assert!(typist.next_line().starts_with("Welcome, Client 1!"));
+    server.wait_for("Client 1 connected");
+    let (mut other, _) = join(&server);
+    send(&mut other, "@1 are you there?");
+    assert_eq!(typist.next_line(), "From Client 2: are you there?");
+    typist.type_line("yes!");
+    assert_eq!(typist.next_line(), "Processed: yes!");
+    let (rest, status) = typist.finish();
+    assert_eq!(rest, ["Goodbye, Client 1."]);
+    assert!(status.success());
+}
+
+/// When the server shuts down, the interactive client says so and exits, even mid-typing.
+#[test]
+fn the_interactive_client_exits_when_the_server_stops() {
+    let mut server = ServerProcess::start(QUEUE_SERVER, &[]);
+    let typist = ClientProcess::start(&["queue", "--port", &server.port.to_string()]);
+    assert!(typist.next_line().starts_with("Welcome, Client 1!"));
+    server.signal(Signal::SIGINT);
+    assert_eq!(typist.next_line(), "Server is shutting down. Goodbye!");
+    // Its stdin is still open: it must notice the server left on its own.
+    let status = server.wait_for_exit(Duration::from_secs(2));
+    assert!(status.success());
+    let (_, client_status) = typist.wait();
+    assert_eq!(client_status.code(), Some(1));
+}
