@@ -10,6 +10,7 @@
 //! | [`server`] | listen with a real backlog, accept, admit under `--max-clients`, close without losing the last reply |
 //! | [`shutdown`] | Ctrl-C and SIGTERM, and waking a blocked `accept()` |
 //! | [`framing`] | one line = one message, bounded at [`framing::SIZE`] bytes |
+//! | [`pool`] | a fixed pool of worker threads (lesson 4's experiment) |
 //!
 //! # Why `client_counter` needs a lock
 //!
@@ -48,5 +49,6 @@
 pub mod cli;
 pub mod console;
 pub mod framing;
+pub mod pool;
 pub mod server;
 pub mod shutdown;

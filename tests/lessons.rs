@@ -239,6 +239,24 @@ fn mask(text: &str) -> String {
     masked
 }
 
+/// Runs a program to completion, failing the test if it takes longer than DEADLINE.
+fn output_within_deadline(command: &mut Command) -> std::process::Output {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the program");
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{command:?} did not finish within {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
 /// The path of an example program: `cargo test` builds examples next to its test binaries.
 fn example(name: &str) -> PathBuf {
     let test_binary = std::env::current_exe().unwrap();
@@ -254,10 +272,10 @@ fn run_scenario(name: &str) -> String {
             let mut server = ServerProcess::start(COUNTER_SERVER, &[]);
             let mut client_output = String::new();
             for n in 1..=2 {
-                let output = Command::new(env!("CARGO_BIN_EXE_client"))
-                    .args(["--port", &server.port.to_string()])
-                    .output()
-                    .unwrap();
+                let output = output_within_deadline(
+                    Command::new(env!("CARGO_BIN_EXE_client"))
+                        .args(["--port", &server.port.to_string()]),
+                );
                 client_output += &String::from_utf8(output.stdout).unwrap();
                 server.wait_for(&format!("Client {n} disconnected."));
             }
@@ -272,18 +290,11 @@ fn run_scenario(name: &str) -> String {
         // Lesson 2: the echo server in one terminal, `client echo` in another, then Ctrl-C.
         "echo-server-console" | "echo-client-console" => {
             let mut server = ServerProcess::start(ECHO_SERVER, &[]);
-            let output = Command::new(env!("CARGO_BIN_EXE_client"))
-                .args([
-                    "echo",
-                    "--port",
-                    &server.port.to_string(),
-                    "-m",
-                    "Hello",
-                    "-m",
-                    "World",
-                ])
-                .output()
-                .unwrap();
+            let port = server.port.to_string();
+            let output = output_within_deadline(
+                Command::new(env!("CARGO_BIN_EXE_client"))
+                    .args(["echo", "--port", &port, "-m", "Hello", "-m", "World"]),
+            );
             server.wait_for("[Client disconnected]");
             server.signal(Signal::SIGINT);
             server.wait_for_exit(Duration::from_secs(2));
@@ -306,11 +317,12 @@ fn run_scenario(name: &str) -> String {
                 .spawn()
                 .unwrap();
             client.stdin.take().unwrap().write_all(&input).unwrap();
+            // The client gives up on its own after 10 s without an answer.
             String::from_utf8(client.wait_with_output().unwrap().stdout).unwrap()
         }
         // Lesson 2: the framing experiment, `cargo run --example framing`.
         "framing-example" => {
-            let output = Command::new(example("framing")).output().unwrap();
+            let output = output_within_deadline(&mut Command::new(example("framing")));
             assert!(output.status.success());
             String::from_utf8(output.stdout).unwrap()
         }
@@ -404,6 +416,7 @@ fn program(name: &str) -> Option<PathBuf> {
         "echo_server" => env!("CARGO_BIN_EXE_echo_server").into(),
         "queue_server" => env!("CARGO_BIN_EXE_queue_server").into(),
         "client" => env!("CARGO_BIN_EXE_client").into(),
+        "swarm" => env!("CARGO_BIN_EXE_swarm").into(),
         "framing" => example("framing"),
         _ => return None,
     })
@@ -417,8 +430,8 @@ fn commands_in_lessons_name_real_binaries_and_flags() {
             let Some(at) = line.find("cargo run ") else {
                 continue;
             };
-            // The command ends with the line, or with the inline `code` span it is in.
-            let command = line[at..].split('`').next().unwrap();
+            // The command ends with the line, or with the `code` span or 'quotes' it is in.
+            let command = line[at..].split(['`', '\'']).next().unwrap();
             let words: Vec<&str> = command.split_whitespace().collect();
             let Some(bin_at) = words
                 .iter()

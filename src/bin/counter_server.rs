@@ -31,6 +31,7 @@ use clap::Parser;
 use threaded_servers::cli::ServerArgs;
 use threaded_servers::console::escape;
 use threaded_servers::framing::{SIZE, is_timeout, strip_line_ending};
+use threaded_servers::pool::WorkerPool;
 use threaded_servers::server::{Client, SHUTDOWN_GRACE, Server, spawn_client_thread};
 use threaded_servers::{say, warn};
 
@@ -48,6 +49,11 @@ struct Args {
     /// write), so that concurrent clients can get the same id.
     #[arg(long)]
     demo_race: bool,
+
+    /// EXPERIMENT (lesson 4): serve clients with N long-lived worker threads
+    /// instead of a new thread per client.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    workers: Option<u16>,
 }
 
 // ANCHOR: client_counter
@@ -119,6 +125,23 @@ fn main() -> ExitCode {
         ClientCounter::Locked(Mutex::new(0))
     });
 
+    let pool = match args.workers {
+        None => None,
+        Some(size) => {
+            let client_counter = Arc::clone(&client_counter);
+            let pool = WorkerPool::new(size.into(), move |client| {
+                handle_client(client, &client_counter);
+            });
+            match pool {
+                Ok(pool) => Some(pool),
+                Err(e) => {
+                    warn!("counter_server: cannot start {size} workers: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    };
+
     say!("Server is listening on port {}...", server.port());
     if args.demo_race {
         say!("EXPERIMENT --demo-race: client ids are taken without the lock; expect duplicates.");
@@ -126,6 +149,10 @@ fn main() -> ExitCode {
 
     // ANCHOR: accept_loop
     while let Some(client) = server.next_client() {
+        if let Some(pool) = &pool {
+            pool.serve(client); // --workers: lesson 4's experiment.
+            continue;
+        }
         let client_counter = Arc::clone(&client_counter);
         spawn_client_thread(client, move |client| handle_client(client, &client_counter));
     }
@@ -138,6 +165,8 @@ fn main() -> ExitCode {
     let unfinished = server.close_all_clients(SHUTDOWN_GRACE);
     if unfinished > 0 {
         warn!("{unfinished} clients did not finish in time; closing them");
+    } else if let Some(pool) = pool {
+        pool.shut_down();
     }
     say!("Server stopped.");
     ExitCode::SUCCESS

@@ -22,6 +22,7 @@ pub const COUNTER_SERVER: &str = env!("CARGO_BIN_EXE_counter_server");
 pub const ECHO_SERVER: &str = env!("CARGO_BIN_EXE_echo_server");
 pub const QUEUE_SERVER: &str = env!("CARGO_BIN_EXE_queue_server");
 pub const CLIENT: &str = env!("CARGO_BIN_EXE_client");
+pub const SWARM: &str = env!("CARGO_BIN_EXE_swarm");
 
 /// The longest any single wait may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(10);
@@ -168,6 +169,27 @@ impl ServerProcess {
             self.lines.join("\n"),
             self.stderr()
         )
+    }
+
+    /// How many file descriptors the server has open, from /proc: one more
+    /// after it accepts a connection.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .expect("read /proc/PID/fd")
+            .count()
+    }
+
+    /// Waits until the server has `count` file descriptors open.
+    pub fn wait_for_open_fds(&self, count: usize) {
+        let deadline = Instant::now() + DEADLINE;
+        while self.open_fds() != count {
+            assert!(
+                Instant::now() < deadline,
+                "the server has {} fds, not {count}",
+                self.open_fds()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// CPU time (user + system) the server has used, from /proc.

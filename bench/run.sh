@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Runs every benchmark in BENCHMARKS.md, RUNS times each, and prints the medians.
+#
+#   bash bench/run.sh            # 5 runs of each
+#   RUNS=3 bash bench/run.sh
+#
+# Release builds; the servers' console goes to /dev/null (logging is not what
+# is measured); runs of the things compared are interleaved, so a noisy moment
+# hurts both sides.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-5}
+cargo build --release --quiet --bin counter_server --bin echo_server --bin queue_server --bin swarm
+bin=target/release
+
+# start_server NAME ARGS...: starts a server on a free port; sets PID and PORT.
+start_server() {
+    local name=$1; shift
+    local log; log=$(mktemp)
+    "$bin/$name" --port 0 "$@" > "$log" 2>&1 &
+    PID=$!
+    for _ in $(seq 100); do
+        PORT=$(grep -o 'listening on port [0-9]*' "$log" | grep -o '[0-9]*$' || true)
+        [ -n "$PORT" ] && break
+        sleep 0.05
+    done
+    rm -f "$log"
+    [ -n "$PORT" ] || { echo "$name did not start" >&2; exit 1; }
+}
+stop_server() { kill -INT "$PID"; wait "$PID" || true; }
+
+# swarm_numbers PROTOCOL ARGS...: prints "rate p99_ms" from one swarm run.
+swarm_numbers() {
+    local protocol=$1; shift
+    local out; out=$("$bin/swarm" "$protocol" --port "$PORT" "$@")
+    echo "$out" | grep -q 'result: all checks passed' || { echo "$out" >&2; exit 1; }
+    local rate p99
+    rate=$(echo "$out" | awk '/throughput/ {gsub(",", "", $2); print $2}')
+    p99=$(echo "$out" | awk '/latency/ {print $9}')
+    echo "$rate $p99"
+}
+
+# stats: reads numbers, prints "median (min-max)".
+stats() {
+    sort -g | awk '{v[NR]=$1} END {m = (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2;
+        printf "%s (%s-%s)", m, v[1], v[NR]}'
+}
+
+echo "machine: $(nproc) cores, $(uname -r); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+declare -A rate p99
+for run in $(seq "$RUNS"); do
+    for mode in per-client workers; do
+        if [ $mode = workers ]; then start_server counter_server --workers 4; else start_server counter_server; fi
+        read -r r p < <(swarm_numbers counter --clients 20000 --concurrency 50)
+        stop_server
+        rate[$mode]+="$r "; p99[$mode]+="$p "
+    done
+    for server in echo queue; do
+        start_server "${server}_server"
+        read -r r p < <(swarm_numbers "$server" --clients 64 --concurrency 64 --messages 2000)
+        stop_server
+        rate[$server]+="$r "; p99[$server]+="$p "
+    done
+    echo "run $run of $RUNS done" >&2
+done
+
+echo
+echo "| benchmark | throughput, median (min-max) | p99 ms, median (min-max) |"
+echo "|---|---|---|"
+row() { echo "| $1 | $(echo "${rate[$2]}" | tr ' ' '\n' | grep . | stats) | $(echo "${p99[$2]}" | tr ' ' '\n' | grep . | stats) |"; }
+row "counter_server, a thread per client: connections/s (20,000 clients, 50 at a time)" per-client
+row "counter_server --workers 4: connections/s (same)" workers
+row "echo_server: round trips/s (64 connections x 2,000)" echo
+row "queue_server: round trips/s (64 connections x 2,000)" queue
+ratio=$(paste <(echo "${rate[workers]}" | tr ' ' '\n' | grep .) <(echo "${rate[per-client]}" | tr ' ' '\n' | grep .) \
+    | awk '{print $1 / $2}' | stats)
+echo
+echo "workers / per-client connections/s, per run pair: median (min-max) $ratio"
+
+echo
+echo "| server | memory per idle client at 5,000 idle clients, KiB: median (min-max) |"
+echo "|---|---|"
+for server in counter echo queue; do
+    values=""
+    for run in $(seq "$RUNS"); do
+        start_server "${server}_server"
+        values+="$("$bin/swarm" "$server" --port "$PORT" --idle --clients 5000 --server-pid "$PID" \
+            | awk '/per idle client/ {print $2}') "
+        stop_server
+    done
+    echo "| ${server}_server | $(echo "$values" | tr ' ' '\n' | grep . | stats) |"
+done
+
+start_server echo_server --max-clients 10000
+held=$("$bin/swarm" echo --port "$PORT" --idle --clients 10000 --server-pid "$PID" | awk '/connected/ {print $2}')
+stop_server
+echo
+echo "echo_server with 10,000 idle clients: $held connected"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,278 @@
+//! Lesson 4, end to end: `swarm` against the real servers, bursts, and the worker pool.
+
+mod support;
+
+use std::io::Write;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use predicates::prelude::*;
+use support::*;
+
+/// Runs swarm against `server` with `args`; returns its output (not yet asserted).
+fn swarm(protocol: &str, server: &ServerProcess, args: &[&str]) -> Output {
+    cargo_bin_cmd!("swarm")
+        .args([protocol, "--port", &server.port.to_string()])
+        .args(args)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("run swarm")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Asserts that swarm printed the check `what` with this verdict and detail.
+fn assert_check(text: &str, verdict: &str, what: &str, detail: &str) {
+    let line = text
+        .lines()
+        .find(|line| line.contains(what))
+        .unwrap_or_else(|| panic!("no check {what:?} in:\n{text}"));
+    assert!(line.trim_start().starts_with(verdict), "{line}");
+    assert!(line.ends_with(detail), "{line}");
+}
+
+/// On a fresh counter_server, swarm sees ids exactly 1..N and says so.
+#[test]
+fn swarm_checks_counter_ids_on_a_fresh_server() {
+    let server = ServerProcess::start(COUNTER_SERVER, &[]);
+    let output = swarm(
+        "counter",
+        &server,
+        &["--clients", "500", "--concurrency", "25"],
+    );
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("ids 1..=500: 0 duplicates, 0 gaps"), "{text}");
+    assert!(text.contains("result: all checks passed"), "{text}");
+    assert!(
+        text.contains("connections/s") && text.contains("p99"),
+        "{text}"
+    );
+}
+
+/// Against --demo-race, swarm shows the duplicates and fails.
+#[test]
+fn swarm_fails_against_the_racy_counter() {
+    let server = ServerProcess::start(COUNTER_SERVER, &["--demo-race"]);
+    let output = swarm(
+        "counter",
+        &server,
+        &["--clients", "300", "--concurrency", "100"],
+    );
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert_check(&text, "FAIL", "ids unique, no gaps", "gaps");
+    assert!(!text.contains(" 0 duplicates"), "{text}");
+    assert!(text.contains("result: FAILED"), "{text}");
+}
+
+/// Every echo identical and in order.
+#[test]
+fn swarm_checks_every_echo() {
+    let server = ServerProcess::start(ECHO_SERVER, &[]);
+    let output = swarm(
+        "echo",
+        &server,
+        &["--clients", "20", "--concurrency", "20", "--messages", "50"],
+    );
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}");
+    assert_check(&text, "ok", "every echo identical, in order", "1000 lines");
+}
+
+/// Every queue reply goes to its own sender, in order.
+#[test]
+fn swarm_checks_every_queue_reply() {
+    let server = ServerProcess::start(QUEUE_SERVER, &[]);
+    let output = swarm(
+        "queue",
+        &server,
+        &["--clients", "20", "--concurrency", "20", "--messages", "50"],
+    );
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}");
+    assert_check(
+        &text,
+        "ok",
+        "every reply to its sender",
+        "1000 replies, in order",
+    );
+}
+
+/// Pointed at a server that answers differently, swarm's checks fail: they can fail.
+#[test]
+fn swarm_fails_against_a_server_that_answers_wrongly() {
+    let counter = ServerProcess::start(COUNTER_SERVER, &[]);
+    let output = swarm(
+        "echo",
+        &counter,
+        &["--clients", "5", "--concurrency", "5", "--messages", "3"],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert_check(&stdout(&output), "FAIL", "every client answered", "0 of 5");
+
+    let queue = ServerProcess::start(QUEUE_SERVER, &[]);
+    let output = swarm(
+        "echo",
+        &queue,
+        &["--clients", "5", "--concurrency", "5", "--messages", "3"],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("echoed \"Welcome, Client"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+/// No server there: swarm says which one to start, and fails.
+#[test]
+fn swarm_without_a_server_says_what_to_start() {
+    let port = unused_port().to_string();
+    cargo_bin_cmd!("swarm")
+        .args(["counter", "--port", &port, "--clients", "3"])
+        .timeout(DEADLINE)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "cargo run --release --bin counter_server",
+        ));
+}
+
+/// 2,000 clients connecting at the same instant: every server serves them all.
+/// The listen backlog (lesson 1) is what holds the burst until accept() gets to it.
+#[test]
+fn every_server_serves_a_burst_of_2000_clients() {
+    for (binary, protocol) in [
+        (COUNTER_SERVER, "counter"),
+        (ECHO_SERVER, "echo"),
+        (QUEUE_SERVER, "queue"),
+    ] {
+        let server = ServerProcess::start(binary, &["--backlog", "4096"]);
+        let output = swarm(
+            protocol,
+            &server,
+            &[
+                "--clients",
+                "2000",
+                "--concurrency",
+                "2000",
+                "--messages",
+                "1",
+            ],
+        );
+        let text = stdout(&output);
+        assert!(output.status.success(), "{protocol}: {text}");
+        assert_check(&text, "ok", "every client answered", "2000 of 2000");
+    }
+}
+
+/// `--workers N`: the pool serves every client exactly once, ids 1..N.
+#[test]
+fn the_worker_pool_gives_ids_exactly_1_to_n() {
+    let server = ServerProcess::start(COUNTER_SERVER, &["--workers", "4"]);
+    let output = swarm(
+        "counter",
+        &server,
+        &["--clients", "500", "--concurrency", "50"],
+    );
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("ids 1..=500: 0 duplicates, 0 gaps"), "{text}");
+}
+
+/// While one worker waits on a silent client, another serves the next one:
+/// the workers do not hold the queue's lock while they serve.
+#[test]
+fn a_pool_serves_others_while_one_worker_waits() {
+    let mut server =
+        ServerProcess::start(COUNTER_SERVER, &["--workers", "2", "--idle-timeout", "5"]);
+    let _silent = server.connect();
+    server.wait_for("Client 1 connected");
+    let asked = Instant::now();
+    let reply = counter_exchange(server.address(), b"anyone free?");
+    assert!(reply.starts_with("Hello Client 2,"), "{reply}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "the second worker was blocked"
+    );
+}
+
+/// A pool of 2 cannot serve a third client while two hold their workers:
+/// the third is answered only when one of them leaves.
+#[test]
+fn a_pool_of_two_cannot_serve_a_third_long_session() {
+    let mut server =
+        ServerProcess::start(COUNTER_SERVER, &["--workers", "2", "--idle-timeout", "1"]);
+    let _silent: Vec<_> = (0..2).map(|_| server.connect()).collect();
+    server.wait_for_count(" connected from ", 2);
+    let asked = Instant::now();
+    let reply = counter_exchange(server.address(), b"am I served?");
+    let waited = asked.elapsed();
+    assert!(reply.starts_with("Hello Client 3,"), "{reply}");
+    assert!(
+        waited >= Duration::from_millis(500),
+        "answered after {waited:?}: no worker should have been free"
+    );
+}
+
+/// A thread per client serves the same third client at once.
+#[test]
+fn a_thread_per_client_serves_the_third_client_at_once() {
+    let mut server = ServerProcess::start(COUNTER_SERVER, &["--idle-timeout", "5"]);
+    let _silent: Vec<_> = (0..2).map(|_| server.connect()).collect();
+    server.wait_for_count(" connected from ", 2);
+    let asked = Instant::now();
+    let reply = counter_exchange(server.address(), b"am I served?");
+    assert!(reply.starts_with("Hello Client 3,"), "{reply}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(4),
+        "the third client waited for the idle ones"
+    );
+}
+
+/// With a pool, Ctrl-C still ends within a second: the idle client is told,
+/// and a client waiting in the queue for a worker is served.
+#[test]
+fn the_worker_pool_shuts_down_cleanly() {
+    let mut server = ServerProcess::start(COUNTER_SERVER, &["--workers", "1"]);
+    let mut idle = server.connect();
+    server.wait_for("Client 1 connected");
+    let fds = server.open_fds();
+    // Accepted (one more descriptor), then queued behind the idle client for the only worker.
+    let mut waiting = server.connect();
+    waiting.write_all(b"hi").unwrap();
+    server.wait_for_open_fds(fds + 1);
+    server.signal(Signal::SIGINT);
+    assert_eq!(read_line(&mut idle), "ERROR: server is shutting down\n");
+    assert_eq!(
+        read_to_end(&mut waiting),
+        "Hello Client 2, server received your message!"
+    );
+    let status = server.wait_for_exit(Duration::from_secs(2));
+    assert!(status.success(), "{}", server.output());
+}
+
+/// `--idle` holds clients and, given the server's pid, reports its memory per idle client.
+#[test]
+fn swarm_idle_reports_memory_per_client() {
+    let server = ServerProcess::start(ECHO_SERVER, &[]);
+    let output = swarm(
+        "echo",
+        &server,
+        &[
+            "--idle",
+            "--clients",
+            "200",
+            "--server-pid",
+            &server.pid().to_string(),
+        ],
+    );
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("connected   200 clients"), "{text}");
+    assert!(text.contains("KiB per idle client"), "{text}");
+}
