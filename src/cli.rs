@@ -6,7 +6,39 @@
 
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, Subcommand};
+
+/// The three lesson servers: how `client` and `swarm` name them, and the
+/// port each listens on unless told otherwise (the seed's).
+#[derive(Subcommand, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Protocol {
+    /// Lesson 1's counter_server: one message, one greeting.
+    Counter,
+    /// Lesson 2's echo_server: a session of lines, each echoed.
+    Echo,
+    /// Lesson 3's queue_server: a session; the server may push lines at any time.
+    Queue,
+}
+
+impl Protocol {
+    /// The binary that serves this protocol.
+    pub const fn server_name(self) -> &'static str {
+        match self {
+            Protocol::Counter => "counter_server",
+            Protocol::Echo => "echo_server",
+            Protocol::Queue => "queue_server",
+        }
+    }
+
+    /// The seed's port for this server.
+    pub const fn default_port(self) -> u16 {
+        match self {
+            Protocol::Counter => 65434,
+            Protocol::Echo => 56011,
+            Protocol::Queue => 65432,
+        }
+    }
+}
 
 /// Where a server listens, and the limits that keep one client from hurting the others.
 #[derive(Args, Clone, Debug)]
@@ -38,17 +70,18 @@ impl ServerArgs {
 #[derive(Args, Clone, Copy, Debug)]
 #[command(next_help_heading = "Limits")]
 pub struct Limits {
-    /// The most clients connected at once. One more gets an `ERROR: ...` line and is closed.
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_clients: u32,
+    /// The most clients connected at once; one more gets an `ERROR: ...` line
+    /// and is closed [default: 10000, or fewer if `ulimit -n` is lower].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_clients: Option<u32>,
 
     /// Close a client that has not completed a message for this many seconds (0: never).
-    #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = parse_seconds)]
-    pub idle_timeout: Duration,
+    #[arg(long = "idle-timeout", value_name = "SECONDS", default_value = "300", value_parser = parse_seconds)]
+    pub idle_seconds: Duration,
 
     /// Give up on a client that has not taken a reply for this many seconds (0: never).
-    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
-    pub write_timeout: Duration,
+    #[arg(long = "write-timeout", value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    pub write_seconds: Duration,
 
     /// How many connections the kernel may hold waiting for `accept()`.
     /// Past it, new clients wait (and retry) in silence. Capped by net.core.somaxconn.
@@ -59,12 +92,12 @@ pub struct Limits {
 impl Limits {
     /// The idle timeout, or `None` when it is switched off.
     pub fn idle_timeout(&self) -> Option<Duration> {
-        Some(self.idle_timeout).filter(|timeout| !timeout.is_zero())
+        Some(self.idle_seconds).filter(|timeout| !timeout.is_zero())
     }
 
     /// The write timeout, or `None` when it is switched off.
     pub fn write_timeout(&self) -> Option<Duration> {
-        Some(self.write_timeout).filter(|timeout| !timeout.is_zero())
+        Some(self.write_seconds).filter(|timeout| !timeout.is_zero())
     }
 }
 
@@ -87,9 +120,9 @@ mod tests {
         assert!(parse_seconds("-1").is_err());
         assert!(parse_seconds("soon").is_err());
         let limits = Limits {
-            max_clients: 1,
-            idle_timeout: Duration::ZERO,
-            write_timeout: Duration::from_secs(1),
+            max_clients: None,
+            idle_seconds: Duration::ZERO,
+            write_seconds: Duration::from_secs(1),
             backlog: 1,
         };
         assert_eq!(limits.idle_timeout(), None);

@@ -1,40 +1,142 @@
-//! The print lock: how every thread writes to the console.
+//! The console: how every thread logs without ever waiting for it.
 //!
 //! Seed 000 guards `print()` with a `print_lock` so that two threads never
-//! write into the middle of each other's line. In Rust, standard output
-//! already comes with that lock: `io::stdout().lock()` hands out a guard, and
-//! while one thread holds it every other thread that wants to print waits.
-//! [`say!`] holds it for exactly one line, so lines from different client
-//! threads never interleave.
+//! write into the middle of each other's line. Rust's standard output has
+//! that lock built in. But a lock around the console has a second problem:
+//! the console can stop. When nobody reads the other end of the pipe (the
+//! server piped into `less` and not scrolled, a terminal paused with Ctrl-S,
+//! a stalled log collector), a write blocks once the pipe's 64 KiB buffer is
+//! full. The thread holding the lock blocks with it, every other thread
+//! waits for the lock, and a server that logs every client stops serving
+//! every client. It is lesson 3's rule again: never hold a lock across I/O
+//! that can block.
+//!
+//! So in a server one thread, the printer, owns stdout ([`start_printer`]).
+//! Every other thread hands it finished lines through a bounded channel and
+//! carries on. One writer means lines never interleave, which was the print
+//! lock's whole job, and the channel keeps them in the order they were sent.
+//! If the printer falls [`CONSOLE_BACKLOG`] lines behind, new lines are
+//! dropped and counted, and the printer says how many once it catches up.
 //!
 //! Why not `println!`? It panics when stdout is gone (a closed pipe: the
-//! operator piped the server into `head`, or a test stopped reading), and a
-//! panic in a client thread would end that client's session, or, under a
-//! lock, poison it. A log line is not worth a client: these functions
-//! drop write errors instead.
+//! operator piped the server into `head`, or a test stopped reading). A log
+//! line is not worth a client: these functions drop write errors instead.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Write};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How many lines may wait for the printer before new ones are dropped.
+pub const CONSOLE_BACKLOG: usize = 10_000;
+
+/// What the printer thread is asked to do.
+enum ToPrinter {
+    Line(String),
+    /// Say so on the channel once every line sent before this is written.
+    Flush(mpsc::Sender<()>),
+}
+
+/// The way to the printer thread, once [`start_printer`] has started it.
+static PRINTER: OnceLock<SyncSender<ToPrinter>> = OnceLock::new();
+/// Lines dropped because the printer was [`CONSOLE_BACKLOG`] lines behind.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
 
 // ANCHOR: print_lock
-/// Prints one line to stdout under the print lock, then flushes it, so a
-/// reader at the other end of a pipe sees it at once. Never panics.
+/// Prints one line to stdout. Never panics, and in a server never waits:
+/// the line goes to the printer thread, or is dropped if it is far behind.
+/// (Before [`start_printer`], as in `client` and `swarm`, it writes directly.)
 pub fn print_line(line: fmt::Arguments<'_>) {
-    let mut print_lock = io::stdout().lock();
-    // Nobody to tell if the console is gone: the server carries on.
-    let _ = writeln!(print_lock, "{line}").and_then(|()| print_lock.flush());
+    match PRINTER.get() {
+        Some(printer) => {
+            if printer.try_send(ToPrinter::Line(line.to_string())).is_err() {
+                DROPPED.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        None => write_line(&line.to_string()),
+    }
+}
+
+/// The printer thread: the only one that writes to stdout.
+fn print_lines(lines: Receiver<ToPrinter>) {
+    for message in lines {
+        match message {
+            ToPrinter::Line(line) => {
+                let dropped = DROPPED.swap(0, Ordering::Relaxed);
+                if dropped > 0 {
+                    write_line(&format!(
+                        "({dropped} log lines dropped: the console was not keeping up)"
+                    ));
+                }
+                write_line(&line);
+            }
+            ToPrinter::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// Writes one line and flushes it, so a reader at the other end of a pipe
+/// sees it at once. Errors are dropped: if the console is gone, the server
+/// carries on without it.
+fn write_line(line: &str) {
+    let mut stdout = io::stdout().lock();
+    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }
 // ANCHOR_END: print_lock
 
-/// Prints one line to stderr, for the operator: something went wrong that
-/// the server is working around (or, at start-up, cannot). Never panics.
-pub fn print_error_line(line: fmt::Arguments<'_>) {
-    let mut stderr = io::stderr().lock();
-    let _ = writeln!(stderr, "{line}");
+/// Starts the printer thread; from then on [`print_line`] never waits.
+/// Called once by a server at start-up.
+pub fn start_printer() -> io::Result<()> {
+    if PRINTER.get().is_some() {
+        return Ok(());
+    }
+    let (printer, lines) = mpsc::sync_channel(CONSOLE_BACKLOG);
+    thread::Builder::new()
+        .name("printer".into())
+        .spawn(move || print_lines(lines))?;
+    let _ = PRINTER.set(printer);
+    Ok(())
 }
 
-/// `println!` under the print lock, without the panic. See [`print_line`].
+/// Waits, at most `timeout`, until the printer has written every line sent
+/// so far. A server calls it on its way out, so its last lines are not lost
+/// with the process; the timeout keeps a stalled console from holding it.
+pub fn flush(timeout: Duration) {
+    let Some(printer) = PRINTER.get() else {
+        return;
+    };
+    let deadline = Instant::now() + timeout;
+    let (done, flushed) = mpsc::channel();
+    let mut request = ToPrinter::Flush(done);
+    loop {
+        match printer.try_send(request) {
+            Ok(()) => break,
+            Err(TrySendError::Full(again)) if Instant::now() < deadline => {
+                request = again;
+                thread::sleep(Duration::from_millis(1));
+            }
+            Err(_) => return,
+        }
+    }
+    let _ = flushed.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+}
+
+/// Prints one line to stderr, for the operator: something went wrong that
+/// the server is working around (or, at start-up, cannot). Never panics.
+/// The line is written with one call, so lines from several processes
+/// sharing a terminal do not run into each other.
+pub fn print_error_line(line: fmt::Arguments<'_>) {
+    let line = format!("{line}\n");
+    let _ = io::stderr().lock().write_all(line.as_bytes());
+}
+
+/// `println!` without the panic, and without waiting in a server. See [`print_line`].
 #[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => {

@@ -64,6 +64,21 @@ pub fn strip_line_ending(bytes: &[u8]) -> (&[u8], &'static str) {
     }
 }
 
+/// One `read`, retried if a signal interrupts it.
+///
+/// A read with a timeout set is not restarted after a signal handler runs,
+/// even though `ctrlc` asks for restarts (see signal(7)). Ctrl-C may be
+/// delivered to any thread; without the retry, a client thread it lands on
+/// would see `Interrupted` and drop its client without a word.
+pub fn read_once(mut stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match stream.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
 /// Sends one line: `line` and a `\n`, in one write, so the line leaves whole.
 pub fn send_line(mut stream: &TcpStream, line: impl AsRef<[u8]>) -> io::Result<()> {
     let line = line.as_ref();
@@ -101,7 +116,10 @@ impl LineReader {
     // ANCHOR: next_message
     /// Reads the next message. An `Err` is a broken connection (such as a reset).
     pub fn next_message(&mut self) -> io::Result<Received> {
-        self.reader.get_mut().deadline = self.idle_timeout.map(|timeout| Instant::now() + timeout);
+        // No deadline if the timeout is too far away to count to (--idle-timeout 1e19).
+        self.reader.get_mut().deadline = self
+            .idle_timeout
+            .and_then(|timeout| Instant::now().checked_add(timeout));
         match self.read_bounded_line() {
             Err(e) if is_timeout(&e) => Ok(Received::IdleTimeout),
             other => other,
@@ -186,7 +204,7 @@ impl Read for DeadlineReader {
             }
             self.stream.set_read_timeout(Some(left))?;
         }
-        (&*self.stream).read(buf)
+        read_once(&self.stream, buf)
     }
 }
 // ANCHOR_END: deadline_reader

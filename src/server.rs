@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::cli::{Limits, ServerArgs};
+use crate::console;
 use crate::framing::send_line;
 use crate::shutdown::{self, Shutdown};
 use crate::{say, warn};
@@ -36,13 +37,22 @@ const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1024 * 1024;
 /// How long shutdown waits for client threads to finish before exiting anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(900);
+/// How long the server waits on its way out for the console to catch up.
+const CONSOLE_FLUSH: Duration = Duration::from_millis(500);
 /// First and longest pause after a failed `accept()`.
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(1));
+
+/// `--max-clients` when it is not given, as Redis's `maxclients`.
+pub const DEFAULT_MAX_CLIENTS: u32 = 10_000;
+/// File descriptors kept free beyond one per client: stdio, the listener,
+/// and room to accept a client past `--max-clients` to tell it so (Redis keeps 32).
+const SPARE_FILES: u64 = 32;
 
 /// A listening server: the socket, the limits, and who is connected.
 pub struct Server {
     listener: TcpListener,
     limits: Limits,
+    max_clients: usize,
     shutdown: Arc<Shutdown>,
     connections: Arc<Connections>,
 }
@@ -57,9 +67,14 @@ impl Server {
         let listener = listen(host, port, args.limits.backlog)?;
         let shutdown = shutdown::on_ctrl_c(&listener)
             .map_err(|e| io::Error::new(e.kind(), format!("cannot handle Ctrl-C: {e}")))?;
+        // From here on, logging never makes a client wait (see `console`).
+        console::start_printer().map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot start the console printer: {e}"))
+        })?;
         Ok(Server {
             listener,
             limits: args.limits,
+            max_clients: fit_to_open_file_limit(args.limits.max_clients) as usize,
             shutdown,
             connections: Arc::default(),
         })
@@ -90,8 +105,12 @@ impl Server {
             let accepted = self.listener.accept();
             // First the flag, then the result: at shutdown `accept` returns
             // an error (Linux) or the wake-up connection (elsewhere), and
-            // neither is a client.
+            // neither is a client. A real client that arrived in that same
+            // instant is told, not dropped in silence.
             if self.shutdown.is_stopping() {
+                if let Ok((stream, _)) = accepted {
+                    refuse(&stream, "ERROR: server is shutting down");
+                }
                 return None;
             }
             match accepted {
@@ -117,7 +136,7 @@ impl Server {
 
     /// Records a new connection, or turns it away if the server is full.
     fn admit(&self, stream: TcpStream, address: SocketAddr) -> Option<Client> {
-        let max_clients = self.limits.max_clients as usize;
+        let max_clients = self.max_clients;
         let stream = Arc::new(stream);
         let Some(key) = self.connections.open(&stream, max_clients) else {
             say!("Refused {address}: too many clients (--max-clients {max_clients})");
@@ -153,6 +172,14 @@ impl Server {
     pub fn close_all_clients(&self, grace: Duration) -> usize {
         self.connections.end_all_reads();
         self.connections.wait_until_empty(grace)
+    }
+}
+
+impl Drop for Server {
+    /// The server's last act: give the console printer a moment to write
+    /// the last lines, which would otherwise die with the process.
+    fn drop(&mut self) {
+        console::flush(CONSOLE_FLUSH);
     }
 }
 
@@ -230,6 +257,73 @@ where
     }
 }
 // ANCHOR_END: spawn_client_thread
+
+/// The most clients this process can hold, and makes room for them.
+///
+/// Every client is an open file (its socket), and a process may open only
+/// `ulimit -n` files: often 1024. Past that, `accept()` fails and new clients
+/// wait in the backlog unanswered, the silent stall a limit is meant to
+/// prevent. So the soft limit is raised as far as the hard limit allows, and
+/// the default `--max-clients` is lowered to what fits, with a warning. An
+/// explicit `--max-clients` is kept, with a warning if it cannot fit.
+fn fit_to_open_file_limit(requested: Option<u32>) -> u32 {
+    let wanted = requested.unwrap_or(DEFAULT_MAX_CLIENTS);
+    let Some(limit) = raise_open_file_limit(u64::from(wanted) + SPARE_FILES) else {
+        return wanted; // Unknown here: nothing to fit to.
+    };
+    let room = u32::try_from(limit.saturating_sub(SPARE_FILES))
+        .unwrap_or(u32::MAX)
+        .max(1);
+    if room >= wanted {
+        return wanted;
+    }
+    match requested {
+        None => {
+            warn!(
+                "note: at most {room} clients at once, not {wanted}: the open-file limit (ulimit -n) is {limit}"
+            );
+            room
+        }
+        Some(_) => {
+            warn!(
+                "warning: --max-clients {wanted} does not fit the open-file limit (ulimit -n) of {limit}; past about {room} clients, new ones will wait unanswered"
+            );
+            wanted
+        }
+    }
+}
+
+/// Raises the soft open-file limit towards `wanted` (not past the hard limit)
+/// and returns the limit in force; `None` if it cannot be read.
+#[cfg(unix)]
+#[allow(clippy::unnecessary_cast)] // `rlim_t` is `u64` here, but not on every Unix.
+fn raise_open_file_limit(wanted: u64) -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` into the struct we own and pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    let wanted = wanted as libc::rlim_t;
+    if limit.rlim_cur < wanted && limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: wanted.min(limit.rlim_max),
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit only reads the struct we pass.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        }
+    }
+    Some(limit.rlim_cur as u64)
+}
+
+#[cfg(not(unix))]
+fn raise_open_file_limit(_wanted: u64) -> Option<u64> {
+    None
+}
 
 // ANCHOR: listen_on
 /// Opens a listening socket on `host`:`port` with room for `backlog` waiting connections.
@@ -364,7 +458,7 @@ impl Connections {
         Some(key)
     }
 
-    fn close(&self, key: u64) {
+    fn forget(&self, key: u64) {
         self.lock().streams.remove(&key);
         self.closed.notify_all();
     }
@@ -399,6 +493,6 @@ struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.connections.close(self.key);
+        self.connections.forget(self.key);
     }
 }

@@ -36,10 +36,14 @@ impl Shutdown {
         *self.stopping.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Begins shutdown (again is harmless) and wakes every thread in [`Shutdown::wait`].
-    pub fn begin(&self) {
-        *self.stopping.lock().unwrap_or_else(PoisonError::into_inner) = true;
+    /// Begins shutdown and wakes every thread in [`Shutdown::wait`]. Returns
+    /// false if shutdown had already begun (a second Ctrl-C).
+    pub fn begin(&self) -> bool {
+        let mut stopping = self.stopping.lock().unwrap_or_else(PoisonError::into_inner);
+        let first = !*stopping;
+        *stopping = true;
         self.began.notify_all();
+        first
     }
 
     /// Sleeps for `pause`, or less if shutdown begins meanwhile.
@@ -69,8 +73,10 @@ pub fn on_ctrl_c(listener: &TcpListener) -> std::io::Result<Arc<Shutdown>> {
     // may lock and make system calls. It must not panic: that would end the
     // handler thread and a second Ctrl-C would do nothing.
     ctrlc::set_handler(move || {
-        for_handler.begin();
-        wake_accept(&wake_handle);
+        // A second signal needs nothing more: accept() is already awake.
+        if for_handler.begin() {
+            wake_accept(&wake_handle);
+        }
     })
     .map_err(std::io::Error::other)?;
     // ANCHOR_END: ctrl_c_handler
@@ -88,8 +94,14 @@ pub fn wake_accept(listener: &TcpListener) {
     {
         return;
     }
-    // Elsewhere: be the next client. The address may be 0.0.0.0 or [::]
-    // ("any address"), which is not something to connect to: use loopback.
+    connect_to_self(listener);
+}
+
+/// The way to wake `accept()` where shutting down a listener does not work
+/// (macOS, Windows): be the next client. Never panics.
+pub fn connect_to_self(listener: &TcpListener) {
+    // The address may be 0.0.0.0 or [::] ("any address"), which is not
+    // something to connect to: use loopback.
     let Ok(mut address) = listener.local_addr() else {
         return;
     };
@@ -103,3 +115,34 @@ pub fn wake_accept(listener: &TcpListener) {
     let _ = TcpStream::connect_timeout(&address, Duration::from_secs(1));
 }
 // ANCHOR_END: wake_accept
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::thread;
+
+    /// Both ways of waking a blocked `accept()` work. Linux uses the first,
+    /// so the second is tested here, where a test can reach it.
+    #[test]
+    fn both_wake_ups_end_a_blocked_accept() {
+        for wake in [wake_accept, connect_to_self] {
+            let listener = TcpListener::bind("0.0.0.0:0").unwrap();
+            let handle = listener.try_clone().unwrap();
+            let accepting = thread::spawn(move || {
+                let _ = handle.accept();
+            });
+            // Give accept() time to block; if the wake-up came first, the
+            // connection waits in the backlog and accept() returns anyway.
+            thread::sleep(Duration::from_millis(50));
+            wake(&listener);
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while !accepting.is_finished() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "accept() was not woken"
+                );
+                thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}

@@ -185,7 +185,8 @@ fn a_bad_host_is_a_clear_error() {
 /// `client` with no server there: one line with the address, the cause and the command to start one.
 #[test]
 fn the_client_without_a_server_says_what_to_start() {
-    let port = unused_port().to_string();
+    let refusing = refusing_port();
+    let port = refusing.port.to_string();
     cargo_bin_cmd!("client")
         .args(["--port", &port])
         .timeout(DEADLINE)
@@ -243,14 +244,39 @@ fn shuts_down_cleanly_on(signal: Signal) {
     assert!(server.stderr().is_empty(), "{}", server.output());
 }
 
-/// A client whose message was read before the signal still gets its reply.
+/// Fifty clients mid-exchange when Ctrl-C arrives: each one gets either its
+/// greeting or the shutdown line, whole, then end of stream; never a reset, never nothing.
 #[test]
-fn a_client_already_served_at_shutdown_gets_its_reply() {
+fn clients_in_flight_at_shutdown_get_a_whole_answer() {
     let mut server = ServerProcess::start(COUNTER_SERVER, &[]);
-    let mut stream = server.connect();
-    stream.write_all(b"just in time").unwrap();
-    server.wait_for("Client 1 says: just in time");
+    let clients: Vec<_> = (0..50).map(|_| server.connect()).collect();
+    server.wait_for_count(" connected from ", 50);
+    let start = std::sync::Arc::new(std::sync::Barrier::new(51));
+    let exchanges: Vec<_> = clients
+        .into_iter()
+        .map(|mut stream| {
+            let start = std::sync::Arc::clone(&start);
+            thread::spawn(move || {
+                start.wait();
+                stream.write_all(b"hello at the last moment").unwrap();
+                read_to_end(&mut stream)
+            })
+        })
+        .collect();
+    start.wait();
     server.signal(Signal::SIGINT);
-    assert_eq!(read_to_end(&mut stream), GREETING_1);
-    assert!(server.wait_for_exit(Duration::from_secs(2)).success());
+    let answers: Vec<String> = exchanges.into_iter().map(|t| t.join().unwrap()).collect();
+    for answer in &answers {
+        let greeted = answer.starts_with("Hello Client ")
+            && answer.ends_with(", server received your message!");
+        assert!(
+            greeted || answer == "ERROR: server is shutting down\n",
+            "{answer:?}"
+        );
+    }
+    assert!(
+        server.wait_for_exit(Duration::from_secs(2)).success(),
+        "{}",
+        server.output()
+    );
 }

@@ -463,10 +463,14 @@ fn commands_in_lessons_name_real_binaries_and_flags() {
             help_args.push("--help");
             let help = Command::new(binary).args(&help_args).output().unwrap();
             let help = String::from_utf8(help.stdout).unwrap();
+            let known: BTreeSet<&str> = help
+                .split(|c: char| c.is_whitespace() || c == ',' || c == '=')
+                .filter(|word| word.starts_with("--"))
+                .collect();
             for flag in args.iter().filter(|a| a.starts_with("--")) {
                 let flag = flag.split('=').next().unwrap();
                 assert!(
-                    help.contains(flag),
+                    known.contains(flag),
                     "{}: `{line}` uses {flag}, which `{name} --help` does not list",
                     path.display()
                 );
@@ -483,25 +487,94 @@ fn the_quoted_compile_error_is_the_one_rustc_gives() {
     let snippet = anchor_region(&source, "unlocked_counter").expect("the unlocked_counter anchor");
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("unlocked_counter");
     fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("main.rs");
-    fs::write(&file, format!("fn main() {{\n{snippet}\n}}\n")).unwrap();
+    fs::write(
+        dir.join("main.rs"),
+        format!("fn main() {{\n{snippet}\n}}\n"),
+    )
+    .unwrap();
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    // Compiled from inside `dir`, so rustc names the file `main.rs`, as the lesson does.
     let output = Command::new(rustc)
-        .args(["--edition", "2024", "--emit=metadata", "--out-dir"])
-        .arg(&dir)
-        .arg(&file)
+        .current_dir(&dir)
+        .args(["--edition", "2024", "--emit=metadata", "main.rs"])
         .output()
         .expect("run rustc");
     assert!(!output.status.success(), "the unlocked counter compiled");
     let stderr = String::from_utf8(output.stderr).unwrap();
-    let first_error = stderr
-        .lines()
-        .find(|l| l.starts_with("error["))
-        .expect("an error code");
-    assert!(first_error.starts_with("error[E0499]"), "{stderr}");
+    assert!(stderr.starts_with("error[E0499]"), "{stderr}");
+
+    // Every line the lesson quotes is a line rustc printed, in the same order.
     let lesson = fs::read_to_string(root().join("lessons/01-counter-server.md")).unwrap();
+    let blocks = marked_blocks(&lesson, "compiler-output");
+    let block = blocks
+        .first()
+        .expect("lesson 1 quotes the compiler's error after <!-- compiler-output: ... -->");
+    let lesson_lines: Vec<&str> = lesson.lines().collect();
+    let mut rustc_lines = stderr.lines();
+    for quoted in &lesson_lines[block.body.0..block.body.1] {
+        assert!(
+            rustc_lines.any(|line| line == *quoted),
+            "lesson 1 quotes a line rustc did not print (or not in this order):\n{quoted}\n\nrustc printed:\n{stderr}"
+        );
+    }
+}
+
+/// Test names a lesson's tables give as proof, as `name` or `case::server`.
+fn proofs_named_in(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut proof_column = None;
+    for line in text.lines() {
+        if !line.starts_with('|') {
+            proof_column = None;
+            continue;
+        }
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if let Some(at) = cells.iter().position(|cell| cell.starts_with("Proved by")) {
+            proof_column = Some(at);
+            continue;
+        }
+        let Some(cell) = proof_column.and_then(|at| cells.get(at)) else {
+            continue;
+        };
+        // The code spans in the cell: `name`, `name`, ...
+        for (n, part) in cell.split('`').enumerate() {
+            let looks_like_a_test = part
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == ':');
+            if n % 2 == 1 && looks_like_a_test && part.contains('_') {
+                names.push(part.to_string());
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn every_test_a_lesson_names_exists() {
+    let mut tests = String::new();
+    for entry in fs::read_dir(root().join("tests")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "rs") {
+            tests += &fs::read_to_string(path).unwrap();
+        }
+    }
+    let mut checked = 0;
+    for (path, text) in lessons() {
+        for name in proofs_named_in(&text) {
+            let exists = match name.split_once("::") {
+                // A hostile case: `for_servers!(case: counter, echo, queue)`.
+                Some((case, server)) => tests
+                    .lines()
+                    .find(|line| line.starts_with(&format!("for_servers!({case}:")))
+                    .is_some_and(|line| line.contains(server)),
+                None => tests.contains(&format!("fn {name}(")),
+            };
+            assert!(exists, "{}: no test named {name}", path.display());
+            checked += 1;
+        }
+    }
     assert!(
-        lesson.contains(first_error),
-        "lesson 1 should quote rustc's error line:\n{first_error}"
+        checked > 20,
+        "only {checked} test names found in the lessons' tables"
     );
 }

@@ -131,7 +131,8 @@ fn swarm_fails_against_a_server_that_answers_wrongly() {
 /// No server there: swarm says which one to start, and fails.
 #[test]
 fn swarm_without_a_server_says_what_to_start() {
-    let port = unused_port().to_string();
+    let refusing = refusing_port();
+    let port = refusing.port.to_string();
     cargo_bin_cmd!("swarm")
         .args(["counter", "--port", &port, "--clients", "3"])
         .timeout(DEADLINE)

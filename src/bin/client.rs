@@ -20,8 +20,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use threaded_servers::framing::{SIZE, send_line};
+use clap::Parser;
+use threaded_servers::cli::Protocol;
+use threaded_servers::framing::{SIZE, is_timeout, send_line};
 use threaded_servers::{say, warn};
 
 /// The line that ends a session (seed 002's `DISCONNECT_MSG`).
@@ -33,8 +34,9 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Parser)]
 #[command(version)]
 struct Args {
+    /// Which server to talk to [default: counter].
     #[command(subcommand)]
-    server: Option<Talk>,
+    server: Option<Protocol>,
 
     /// Server address.
     #[arg(long, global = true, default_value = "127.0.0.1")]
@@ -50,64 +52,42 @@ struct Args {
     message: Vec<String>,
 }
 
-/// Which server to talk to.
-#[derive(Subcommand, Clone, Copy)]
-enum Talk {
-    /// Lesson 1 (the default): send one message, print the reply.
-    Counter,
-    /// Lesson 2: a session with echo_server.
-    Echo,
-    /// Lesson 3: a session with queue_server; the server may push messages at any time.
-    Queue,
-}
-
-impl Talk {
-    fn server_name(self) -> &'static str {
-        match self {
-            Talk::Counter => "counter_server",
-            Talk::Echo => "echo_server",
-            Talk::Queue => "queue_server",
-        }
-    }
-
-    fn default_port(self) -> u16 {
-        match self {
-            Talk::Counter => 65434,
-            Talk::Echo => 56011,
-            Talk::Queue => 65432,
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
-    let talk = args.server.unwrap_or(Talk::Counter);
-    let port = args.port.unwrap_or(talk.default_port());
+    let protocol = args.server.unwrap_or(Protocol::Counter);
+    let port = args.port.unwrap_or(protocol.default_port());
+    let address = format!("{}:{port}", args.host);
     let stream = match connect(&args.host, port) {
         Ok(stream) => stream,
         Err(e) => {
-            let server = talk.server_name();
+            let server = protocol.server_name();
             warn!(
-                "client: cannot connect to {}:{port}: {e}. Is {server} running? Start it with: cargo run --bin {server}",
-                args.host
+                "client: cannot connect to {address}: {e}. Is {server} running? Start it with: cargo run --bin {server}"
             );
             return ExitCode::FAILURE;
         }
     };
-    let outcome = match talk {
-        Talk::Counter => {
+    let outcome = match protocol {
+        Protocol::Counter => {
             let message = args
                 .message
                 .first()
                 .map_or("Hello, Server!", String::as_str);
             send_one_message(&stream, message)
         }
-        Talk::Echo | Talk::Queue => hold_session(stream, args.message),
+        Protocol::Echo | Protocol::Queue => hold_session(stream, args.message),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_timeout(&e) => {
+            warn!(
+                "client: {address}: no answer within {} s",
+                REPLY_TIMEOUT.as_secs()
+            );
+            ExitCode::FAILURE
+        }
         Err(e) => {
-            warn!("client: {e}");
+            warn!("client: {address}: {e}");
             ExitCode::FAILURE
         }
     }
@@ -131,11 +111,20 @@ fn send_one_message(mut stream: &TcpStream, message: &str) -> io::Result<()> {
     stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
     stream.write_all(message.as_bytes())?;
     // The server closes the connection after its reply, so read to the end
-    // of the stream rather than trusting one read to hold it all.
+    // of the stream rather than trusting one read to hold it all. If the
+    // connection then fails, what did arrive is still shown.
     let mut reply = Vec::new();
-    stream.take(SIZE as u64 * 4).read_to_end(&mut reply)?;
+    let read = stream.take(SIZE as u64 * 4).read_to_end(&mut reply);
     let reply = String::from_utf8_lossy(&reply);
-    say!("Server replied: {}", reply.trim_end());
+    if !reply.is_empty() {
+        say!("Server replied: {}", reply.trim_end());
+    }
+    read?;
+    if reply.is_empty() {
+        return Err(io::Error::other(
+            "the server closed the connection without a reply",
+        ));
+    }
     if reply.starts_with("ERROR") {
         return Err(io::Error::other("the server refused the message"));
     }

@@ -21,22 +21,22 @@
 //! `--demo-race` swaps the lock for an unlocked read-then-write, to show the
 //! duplicate ids the lock prevents (see `lessons/01-counter-server.md`).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
 use clap::Parser;
-use threaded_servers::cli::ServerArgs;
+use threaded_servers::cli::{Protocol, ServerArgs};
 use threaded_servers::console::escape;
-use threaded_servers::framing::{SIZE, is_timeout, strip_line_ending};
+use threaded_servers::framing::{SIZE, is_timeout, read_once, strip_line_ending};
 use threaded_servers::pool::WorkerPool;
 use threaded_servers::server::{Client, SHUTDOWN_GRACE, Server, spawn_client_thread};
 use threaded_servers::{say, warn};
 
 /// Where the seed listens: this machine only, port 65434 (`--host` and `--port` override it).
-const ADDR: (&str, u16) = ("127.0.0.1", 65434);
+const ADDR: (&str, u16) = ("127.0.0.1", Protocol::Counter.default_port());
 
 /// Lesson 1: a thread per client and a counter behind a lock (seed 001).
 #[derive(Parser)]
@@ -185,7 +185,7 @@ fn handle_client(client: Client, client_counter: &ClientCounter) {
     let mut stream = client.stream();
     let mut data = [0u8; SIZE];
     let _ = stream.set_read_timeout(client.idle_timeout());
-    let reply = match stream.read(&mut data) {
+    let reply = match read_once(stream, &mut data) {
         Ok(0) if client.server_is_stopping() => {
             say!("Client {client_id} sent nothing before shutdown.");
             Some("ERROR: server is shutting down\n".to_string())

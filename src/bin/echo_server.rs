@@ -23,7 +23,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use threaded_servers::cli::ServerArgs;
+use threaded_servers::cli::{Protocol, ServerArgs};
 use threaded_servers::console::escape;
 use threaded_servers::framing::{self, LineReader, Received};
 use threaded_servers::server::{Client, SHUTDOWN_GRACE, Server, spawn_client_thread};
@@ -33,8 +33,8 @@ use threaded_servers::{say, warn};
 // The seed's module constants.
 /// IP: listen on this machine only, unless `--host` says otherwise.
 const IP: &str = "127.0.0.1";
-/// PORT: the seed's port, unless `--port` says otherwise.
-const PORT: u16 = 56011;
+/// PORT: the seed's port, 56011, unless `--port` says otherwise.
+const PORT: u16 = Protocol::Echo.default_port();
 /// ADDR: the address the server listens on when no flag says otherwise.
 const ADDR: (&str, u16) = (IP, PORT);
 /// SIZE: the longest message in bytes, not counting its line ending.

@@ -24,14 +24,14 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use socket2::SockRef;
-use threaded_servers::cli::ServerArgs;
+use threaded_servers::cli::{Protocol, ServerArgs};
 use threaded_servers::console::escape;
 use threaded_servers::framing::{LineReader, Received, SIZE};
 use threaded_servers::server::{Client, SHUTDOWN_GRACE, Server, spawn_client_thread};
 use threaded_servers::{say, warn};
 
 /// Where the seed listens: this machine only, port 65432 (`--host` and `--port` override it).
-const ADDR: (&str, u16) = ("127.0.0.1", 65432);
+const ADDR: (&str, u16) = ("127.0.0.1", Protocol::Queue.default_port());
 /// The line that ends a client's session.
 const DISCONNECT_MSG: &str = "!DISCONNECT";
 /// The last line every client gets when the server stops.
@@ -145,7 +145,8 @@ fn main() -> ExitCode {
             "Welcome, Client {client_id}! Send a line, @<n> <text> to talk to Client <n>, {DISCONNECT_MSG} to leave."
         );
         if client.send_line(&greeting).is_err() {
-            continue; // Gone already.
+            say!("Client {client_id} disconnected (left before its greeting).");
+            continue;
         }
         let registration =
             Registration::new(client_id, client.shared_stream(), &client_connections);

@@ -26,7 +26,8 @@ use std::sync::{Arc, Barrier, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use threaded_servers::cli::Protocol;
 use threaded_servers::framing::send_line;
 use threaded_servers::{say, warn};
 
@@ -74,35 +75,6 @@ struct Args {
     /// The server's process id, to report its CPU time and memory (Linux /proc).
     #[arg(long, global = true)]
     server_pid: Option<u32>,
-}
-
-/// Which server, and so which protocol.
-#[derive(Subcommand, Clone, Copy, PartialEq)]
-enum Protocol {
-    /// Lesson 1's counter_server: connect, one message, one greeting.
-    Counter,
-    /// Lesson 2's echo_server: --messages lines, each echoed.
-    Echo,
-    /// Lesson 3's queue_server: --messages lines, each answered through the queue.
-    Queue,
-}
-
-impl Protocol {
-    fn server_name(self) -> &'static str {
-        match self {
-            Protocol::Counter => "counter_server",
-            Protocol::Echo => "echo_server",
-            Protocol::Queue => "queue_server",
-        }
-    }
-
-    fn default_port(self) -> u16 {
-        match self {
-            Protocol::Counter => 65434,
-            Protocol::Echo => 56011,
-            Protocol::Queue => 65432,
-        }
-    }
 }
 
 /// What one client saw.

@@ -9,7 +9,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Barrier, Mutex};
@@ -392,13 +392,26 @@ pub fn all_at_once<T: Send + 'static>(
         .collect()
 }
 
-/// A port nothing listens on (bound, then released; nothing else here takes it back).
-pub fn unused_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A port that refuses connections for as long as this value lives: bound,
+/// never listening. (A port merely released could be taken by another test's
+/// server in the meantime.) Without SO_REUSEADDR, so the kernel cannot hand
+/// it out to anyone else either.
+pub struct RefusingPort {
+    _socket: socket2::Socket,
+    pub port: u16,
+}
+
+pub fn refusing_port() -> RefusingPort {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+    RefusingPort {
+        _socket: socket,
+        port,
+    }
 }
 
 /// Half-closes our side: the server reads end of stream.
