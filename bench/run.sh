@@ -91,6 +91,22 @@ for server in counter echo queue; do
     echo "| ${server}_server | $(echo "$values" | tr ' ' '\n' | grep . | stats) |"
 done
 
+echo
+echo "| --backlog | 2,000 clients at once: all answered in, s | p99 ms |"
+echo "|---|---|---|"
+for backlog in 128 1024 4096; do
+    seconds=""; tails=""
+    for run in $(seq "$RUNS"); do
+        start_server counter_server --backlog "$backlog"
+        out=$("$bin/swarm" counter --port "$PORT" --clients 2000 --concurrency 2000)
+        stop_server
+        echo "$out" | grep -q 'result: all checks passed' || { echo "$out" >&2; exit 1; }
+        seconds+="$(echo "$out" | awk '/throughput/ {print $6}') "
+        tails+="$(echo "$out" | awk '/latency/ {print $9}') "
+    done
+    echo "| $backlog | $(echo "$seconds" | tr ' ' '\n' | grep . | stats) | $(echo "$tails" | tr ' ' '\n' | grep . | stats) |"
+done
+
 start_server echo_server --max-clients 10000
 held=$("$bin/swarm" echo --port "$PORT" --idle --clients 10000 --server-pid "$PID" | awk '/connected/ {print $2}')
 stop_server

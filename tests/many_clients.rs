@@ -122,7 +122,7 @@ fn swarm_fails_against_a_server_that_answers_wrongly() {
     );
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
     assert!(
-        stdout(&output).contains("echoed \"Welcome, Client"),
+        stdout(&output).contains("got \"Welcome, Client"),
         "{}",
         stdout(&output)
     );

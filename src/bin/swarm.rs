@@ -194,8 +194,9 @@ fn run_client(protocol: Protocol, address: SocketAddr, n: usize, messages: usize
     let mut outcome = Outcome::default();
     let result = match protocol {
         Protocol::Counter => counter_client(address, &mut outcome),
-        Protocol::Echo => echo_client(address, n, messages, &mut outcome),
-        Protocol::Queue => queue_client(address, n, messages, &mut outcome),
+        Protocol::Echo | Protocol::Queue => {
+            session_client(protocol, address, n, messages, &mut outcome)
+        }
     };
     if let Err(e) = result {
         outcome.failure = Some(e);
@@ -239,8 +240,11 @@ fn counter_client(address: SocketAddr, outcome: &mut Outcome) -> Result<(), Stri
     Ok(())
 }
 
-/// Lesson 2: each line must come back identical, in order.
-fn echo_client(
+/// Lessons 2 and 3: a session of `messages` lines, one round trip each. Every
+/// answer must be this client's own, in order: the line itself (echo), or
+/// `Processed: ` and the line (queue).
+fn session_client(
+    protocol: Protocol,
     address: SocketAddr,
     n: usize,
     messages: usize,
@@ -248,45 +252,31 @@ fn echo_client(
 ) -> Result<(), String> {
     let stream = open(address)?;
     let mut lines = BufReader::new(stream.try_clone().map_err(|e| e.to_string())?);
+    let goodbye = if protocol == Protocol::Queue {
+        let greeting = read_reply(&mut lines)?;
+        let id = greeting
+            .strip_prefix("Welcome, Client ")
+            .and_then(|rest| rest.split('!').next())
+            .ok_or_else(|| format!("unexpected greeting {greeting:?}"))?;
+        Some(format!("Goodbye, Client {id}."))
+    } else {
+        None
+    };
     for m in 0..messages {
         let line = format!("swarm client {n} message {m}");
-        let asked = Instant::now();
-        send_line(&stream, &line).map_err(|e| format!("send: {e}"))?;
-        let echo = read_reply(&mut lines)?;
-        outcome.latencies.push(asked.elapsed());
-        if echo != line {
-            return Err(format!("message {m}: sent {line:?}, echoed {echo:?}"));
-        }
-    }
-    say_goodbye(&stream, &mut lines, None)
-}
-
-/// Lesson 3: each reply must be the answer to this client's own message, in order.
-fn queue_client(
-    address: SocketAddr,
-    n: usize,
-    messages: usize,
-    outcome: &mut Outcome,
-) -> Result<(), String> {
-    let stream = open(address)?;
-    let mut lines = BufReader::new(stream.try_clone().map_err(|e| e.to_string())?);
-    let greeting = read_reply(&mut lines)?;
-    let id = greeting
-        .strip_prefix("Welcome, Client ")
-        .and_then(|rest| rest.split('!').next())
-        .ok_or_else(|| format!("unexpected greeting {greeting:?}"))?
-        .to_string();
-    for m in 0..messages {
-        let line = format!("swarm client {n} message {m}");
+        let expected = match protocol {
+            Protocol::Queue => format!("Processed: {line}"),
+            _ => line.clone(),
+        };
         let asked = Instant::now();
         send_line(&stream, &line).map_err(|e| format!("send: {e}"))?;
         let reply = read_reply(&mut lines)?;
         outcome.latencies.push(asked.elapsed());
-        if reply != format!("Processed: {line}") {
+        if reply != expected {
             return Err(format!("message {m}: sent {line:?}, got {reply:?}"));
         }
     }
-    say_goodbye(&stream, &mut lines, Some(&format!("Goodbye, Client {id}.")))
+    say_goodbye(&stream, &mut lines, goodbye.as_deref())
 }
 
 /// Reads one line from the server, without its line ending.

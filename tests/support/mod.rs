@@ -157,6 +157,19 @@ impl ServerProcess {
         }
     }
 
+    /// Waits until the server has written `text` to stderr.
+    pub fn wait_for_stderr(&self, text: &str) {
+        let deadline = Instant::now() + DEADLINE;
+        while !self.stderr().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} on stderr; {}",
+                self.output()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Everything on stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
