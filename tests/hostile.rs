@@ -536,67 +536,82 @@ fn under_open_file_limit(files: u32, kind: Kind, args: &[&str]) -> ServerProcess
     ServerProcess::spawn(command)
 }
 
-/// A server whose console (stdout) the test holds directly: it reads the
-/// listening line, and the rest is up to the test. Returns the port.
-fn start_with_raw_console(kind: Kind) -> (Child, BufReader<ChildStdout>, u16) {
-    let mut child = Command::new(kind.binary())
-        .args(["--port", "0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut console = BufReader::new(child.stdout.take().unwrap());
-    loop {
-        let mut line = String::new();
-        // The server prints its listening line at once, or exits (end of output).
-        assert!(
-            console.read_line(&mut line).unwrap() > 0,
-            "no listening line"
-        );
-        if let Some(port) = parse_port(&line) {
-            return (child, console, port);
+/// A server whose console (stdout) the test holds directly, so it can stop
+/// reading it or close it. Killed when dropped, if the test fails first.
+struct RawConsoleServer {
+    child: Child,
+    port: u16,
+}
+
+impl RawConsoleServer {
+    /// Starts `kind` and reads its console up to the listening line; the rest is up to the test.
+    fn start(kind: Kind) -> (RawConsoleServer, BufReader<ChildStdout>) {
+        let mut child = Command::new(kind.binary())
+            .args(["--port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut console = BufReader::new(child.stdout.take().unwrap());
+        let mut server = RawConsoleServer { child, port: 0 };
+        while server.port == 0 {
+            let mut line = String::new();
+            // The server prints its listening line at once, or exits (end of output).
+            assert!(
+                console.read_line(&mut line).unwrap() > 0,
+                "no listening line"
+            );
+            server.port = parse_port(&line).unwrap_or(0);
         }
+        (server, console)
+    }
+
+    fn address(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Ctrl-C; returns the exit status, stderr, and how long the exit took.
+    fn interrupt(&mut self) -> (std::process::ExitStatus, String, Duration) {
+        let signalled = Instant::now();
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, Signal::SIGINT).unwrap();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(signalled.elapsed() < DEADLINE, "the server did not stop");
+            thread::sleep(Duration::from_millis(10));
+        };
+        let took = signalled.elapsed();
+        let mut stderr = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (status, stderr, took)
     }
 }
 
-/// Ctrl-C, then the exit status and stderr, and how long the exit took.
-fn interrupt(mut child: Child) -> (std::process::ExitStatus, String, Duration) {
-    let signalled = Instant::now();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        Signal::SIGINT,
-    )
-    .unwrap();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(signalled.elapsed() < DEADLINE, "the server did not stop");
-        thread::sleep(Duration::from_millis(10));
-    };
-    let took = signalled.elapsed();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    (status, stderr, took)
+impl Drop for RawConsoleServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 for_servers!(stdout_closed_by_its_reader: counter, echo, queue);
 /// Whoever reads the server's console goes away (a closed pipe): the server
 /// goes on serving, and nothing panics.
 fn stdout_closed_by_its_reader(kind: Kind) {
-    let (child, console, port) = start_with_raw_console(kind);
+    let (mut server, console) = RawConsoleServer::start(kind);
     drop(console); // Nobody reads the console any more.
-    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     for _ in 0..3 {
-        kind.assert_still_serves_at(address);
+        kind.assert_still_serves_at(server.address());
     }
-    let (status, stderr, _) = interrupt(child);
+    let (status, stderr, _) = server.interrupt();
     assert!(status.success(), "{status}: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
@@ -607,13 +622,12 @@ for_servers!(a_console_nobody_reads: counter, echo, queue);
 /// still ends the server within about a second.
 fn a_console_nobody_reads(kind: Kind) {
     // From here on nobody reads `console`, but it stays open: a full pipe, not a closed one.
-    let (child, console, port) = start_with_raw_console(kind);
-    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let (mut server, console) = RawConsoleServer::start(kind);
     // Each client logs about 100 bytes; 64 KiB of pipe is full after a thousand or so.
     for _ in 0..1500 {
-        kind.assert_still_serves_at(address);
+        kind.assert_still_serves_at(server.address());
     }
-    let (status, stderr, took) = interrupt(child);
+    let (status, stderr, took) = server.interrupt();
     assert!(status.success(), "{status}: {stderr}");
     assert!(took < Duration::from_millis(1500), "took {took:?}");
     drop(console);
