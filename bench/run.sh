@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 cargo build --release --quiet --bin counter_server --bin echo_server --bin queue_server --bin swarm
-bin=target/release
+bin=${CARGO_TARGET_DIR:-target}/release
 
 # start_server NAME ARGS...: starts a server on a free port; sets PID and PORT.
 start_server() {
@@ -57,7 +57,7 @@ for run in $(seq "$RUNS"); do
     done
     for server in echo queue; do
         start_server "${server}_server"
-        read -r r p < <(swarm_numbers "$server" --clients 64 --concurrency 64 --messages 2000)
+        read -r r p < <(swarm_numbers "$server" --clients 64 --concurrency 64 --messages 2000 --window 1)
         stop_server
         rate[$server]+="$r "; p99[$server]+="$p "
     done

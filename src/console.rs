@@ -15,8 +15,9 @@
 //! Every other thread hands it finished lines through a bounded channel and
 //! carries on. One writer means lines never interleave, which was the print
 //! lock's whole job, and the channel keeps them in the order they were sent.
-//! If the printer falls [`CONSOLE_BACKLOG`] lines behind, new lines are
-//! dropped and counted, and the printer says how many once it catches up.
+//! If the printer falls [`CONSOLE_BACKLOG`] lines (or [`CONSOLE_BACKLOG_BYTES`])
+//! behind, new lines are dropped and counted, and the printer says how many
+//! once it catches up.
 //!
 //! Why not `println!`? It panics when stdout is gone (a closed pipe: the
 //! operator piped the server into `head`, or a test stopped reading). A log
@@ -26,13 +27,16 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Write};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 /// How many lines may wait for the printer before new ones are dropped.
 pub const CONSOLE_BACKLOG: usize = 10_000;
+/// How many bytes of lines may wait for the printer: escaped client text can
+/// make a line of several kilobytes, and memory is what the limit protects.
+pub const CONSOLE_BACKLOG_BYTES: usize = 4 * 1024 * 1024;
 
 /// What the printer thread is asked to do.
 enum ToPrinter {
@@ -43,17 +47,25 @@ enum ToPrinter {
 
 /// The way to the printer thread, once [`start_printer`] has started it.
 static PRINTER: OnceLock<SyncSender<ToPrinter>> = OnceLock::new();
-/// Lines dropped because the printer was [`CONSOLE_BACKLOG`] lines behind.
+/// Lines dropped because the printer was too far behind.
 static DROPPED: AtomicU64 = AtomicU64::new(0);
+/// Bytes of lines waiting for the printer.
+static WAITING_BYTES: AtomicUsize = AtomicUsize::new(0);
 
-// ANCHOR: print_lock
+// ANCHOR: printer
 /// Prints one line to stdout. Never panics, and in a server never waits:
 /// the line goes to the printer thread, or is dropped if it is far behind.
 /// (Before [`start_printer`], as in `client` and `swarm`, it writes directly.)
 pub fn print_line(line: fmt::Arguments<'_>) {
     match PRINTER.get() {
         Some(printer) => {
-            if printer.try_send(ToPrinter::Line(line.to_string())).is_err() {
+            let line = line.to_string();
+            let size = line.len();
+            let waiting = WAITING_BYTES.fetch_add(size, Ordering::Relaxed);
+            if waiting + size > CONSOLE_BACKLOG_BYTES
+                || printer.try_send(ToPrinter::Line(line)).is_err()
+            {
+                WAITING_BYTES.fetch_sub(size, Ordering::Relaxed);
                 DROPPED.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -66,18 +78,25 @@ fn print_lines(lines: Receiver<ToPrinter>) {
     for message in lines {
         match message {
             ToPrinter::Line(line) => {
-                let dropped = DROPPED.swap(0, Ordering::Relaxed);
-                if dropped > 0 {
-                    write_line(&format!(
-                        "({dropped} log lines dropped: the console was not keeping up)"
-                    ));
-                }
+                report_dropped_lines();
                 write_line(&line);
+                WAITING_BYTES.fetch_sub(line.len(), Ordering::Relaxed);
             }
             ToPrinter::Flush(done) => {
+                report_dropped_lines();
                 let _ = done.send(());
             }
         }
+    }
+}
+
+/// Says how many lines were dropped since the last time, if any.
+fn report_dropped_lines() {
+    let dropped = DROPPED.swap(0, Ordering::Relaxed);
+    if dropped > 0 {
+        write_line(&format!(
+            "({dropped} log lines dropped: the console was not keeping up)"
+        ));
     }
 }
 
@@ -88,7 +107,7 @@ fn write_line(line: &str) {
     let mut stdout = io::stdout().lock();
     let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }
-// ANCHOR_END: print_lock
+// ANCHOR_END: printer
 
 /// Starts the printer thread; from then on [`print_line`] never waits.
 /// Called once by a server at start-up.

@@ -19,6 +19,19 @@ use std::time::{Duration, Instant};
 /// The most bytes in one message, not counting its line ending: the seeds' `SIZE = 1024`.
 pub const SIZE: usize = 1024;
 
+/// The line that ends a session: seed 002's `DISCONNECT_MSG`.
+pub const DISCONNECT_MSG: &str = "!DISCONNECT";
+
+// What a client is told, in one line, when what it sent cannot be accepted.
+/// A message that is not UTF-8 text.
+pub const NOT_UTF8: &str = "ERROR: message is not valid UTF-8";
+/// A message over [`SIZE`] bytes.
+pub const TOO_LONG: &str = "ERROR: message longer than 1024 bytes";
+/// The stream ended in the middle of a line.
+pub const INCOMPLETE: &str = "ERROR: the last line had no newline; it was dropped";
+/// Nothing complete arrived within `--idle-timeout`; the server closes the connection.
+pub const IDLE_TIMEOUT: &str = "ERROR: idle timeout, closing the connection";
+
 /// What [`LineReader::next_message`] found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Received {
@@ -266,6 +279,11 @@ mod tests {
         assert_eq!(reader.next_message().unwrap(), line("ok", "\n"));
         assert_eq!(reader.next_message().unwrap(), Received::NotUtf8);
         assert_eq!(reader.next_message().unwrap(), line("after", "\n"));
+    }
+
+    #[test]
+    fn the_too_long_error_names_the_real_limit() {
+        assert!(TOO_LONG.ends_with(&format!(" {SIZE} bytes")));
     }
 
     #[test]

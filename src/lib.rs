@@ -6,7 +6,7 @@
 //! | module | what it is for |
 //! |---|---|
 //! | [`cli`] | `--host`, `--port` and the limits every server takes |
-//! | [`console`] | the print lock: one whole line at a time, and no panic when stdout is gone |
+//! | [`console`] | logging: whole lines, from one printer thread, that never make a client wait or panic |
 //! | [`server`] | listen with a real backlog, accept, admit under `--max-clients`, close without losing the last reply |
 //! | [`shutdown`] | Ctrl-C and SIGTERM, and waking a blocked `accept()` |
 //! | [`framing`] | one line = one message, bounded at [`framing::SIZE`] bytes |

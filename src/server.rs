@@ -42,6 +42,8 @@ const CONSOLE_FLUSH: Duration = Duration::from_millis(500);
 /// First and longest pause after a failed `accept()`.
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(1));
 
+/// What a client that is still waiting is told when the server stops.
+pub const SHUTTING_DOWN: &str = "ERROR: server is shutting down";
 /// `--max-clients` when it is not given, as Redis's `maxclients`.
 pub const DEFAULT_MAX_CLIENTS: u32 = 10_000;
 /// File descriptors kept free beyond one per client: stdio, the listener,
@@ -109,7 +111,7 @@ impl Server {
             // instant is told, not dropped in silence.
             if self.shutdown.is_stopping() {
                 if let Ok((stream, _)) = accepted {
-                    refuse(&stream, "ERROR: server is shutting down");
+                    refuse(&stream, SHUTTING_DOWN);
                 }
                 return None;
             }
@@ -156,7 +158,7 @@ impl Server {
             address,
             idle_timeout: self.limits.idle_timeout(),
             shutdown: Arc::clone(&self.shutdown),
-            _registration: Registration {
+            _slot: ConnectionSlot {
                 key,
                 connections: Arc::clone(&self.connections),
             },
@@ -194,7 +196,7 @@ pub struct Client {
     idle_timeout: Option<Duration>,
     shutdown: Arc<Shutdown>,
     /// Held only to be dropped: that frees the place under `--max-clients`.
-    _registration: Registration,
+    _slot: ConnectionSlot,
 }
 
 impl Client {
@@ -297,7 +299,7 @@ fn fit_to_open_file_limit(requested: Option<u32>) -> u32 {
 /// and returns the limit in force; `None` if it cannot be read.
 #[cfg(unix)]
 #[allow(clippy::unnecessary_cast)] // `rlim_t` is `u64` here, but not on every Unix.
-fn raise_open_file_limit(wanted: u64) -> Option<u64> {
+pub fn raise_open_file_limit(wanted: u64) -> Option<u64> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -321,7 +323,7 @@ fn raise_open_file_limit(wanted: u64) -> Option<u64> {
 }
 
 #[cfg(not(unix))]
-fn raise_open_file_limit(_wanted: u64) -> Option<u64> {
+pub fn raise_open_file_limit(_wanted: u64) -> Option<u64> {
     None
 }
 
@@ -485,13 +487,13 @@ impl Connections {
     }
 }
 
-/// A client's place in [`Connections`]; dropping it frees the place.
-struct Registration {
+/// A client's place in [`Connections`] (and under `--max-clients`); dropping it frees the place.
+struct ConnectionSlot {
     key: u64,
     connections: Arc<Connections>,
 }
 
-impl Drop for Registration {
+impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.connections.forget(self.key);
     }

@@ -151,10 +151,8 @@ fn a_disconnect_split_across_writes_still_disconnects() {
     let mut server = ServerProcess::start(ECHO_SERVER, &[]);
     let mut stream = server.connect();
     stream.write_all(b"!DISCON").unwrap();
-    // Make sure the first half has been read on its own before the rest is sent.
-    let mut other = server.connect();
-    other.write_all(b"sync\n").unwrap();
-    assert_eq!(read_line(&mut other), "sync\n");
+    // The first half is read on its own before the rest is sent.
+    wait_until_server_has_read(&stream);
     stream.write_all(b"NECT\n").unwrap();
     assert_eq!(read_to_end(&mut stream), "");
     drop(stream);
@@ -248,9 +246,12 @@ fn past_max_clients_a_client_gets_one_error_line() {
     assert_end_of_stream(&mut first);
     drop(first);
     server.wait_for("[Client disconnected]");
-    let mut third = server.connect();
-    third.write_all(b"third\n").unwrap();
-    assert_eq!(read_line(&mut third), "third\n");
+    let echoed = once_a_place_frees(|| {
+        let mut third = server.connect();
+        third.write_all(b"third\n").unwrap();
+        read_line(&mut third)
+    });
+    assert_eq!(echoed, "third\n");
 }
 
 /// A client that never reads its echoes is dropped after --write-timeout; others are not delayed.

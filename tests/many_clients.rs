@@ -64,7 +64,7 @@ fn swarm_fails_against_the_racy_counter() {
     );
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
-    assert_check(&text, "FAIL", "ids unique, no gaps", "gaps");
+    assert_check(&text, "FAIL", "ids exactly 1..N", "gaps");
     assert!(!text.contains(" 0 duplicates"), "{text}");
     assert!(text.contains("result: FAILED"), "{text}");
 }
@@ -80,7 +80,12 @@ fn swarm_checks_every_echo() {
     );
     let text = stdout(&output);
     assert!(output.status.success(), "{text}");
-    assert_check(&text, "ok", "every echo identical, in order", "1000 lines");
+    assert_check(
+        &text,
+        "ok",
+        "every echo identical, in order",
+        "20 of 20 clients",
+    );
 }
 
 /// Every queue reply goes to its own sender, in order.
@@ -97,9 +102,10 @@ fn swarm_checks_every_queue_reply() {
     assert_check(
         &text,
         "ok",
-        "every reply to its sender",
-        "1000 replies, in order",
+        "every reply to its sender, in order",
+        "20 of 20 clients",
     );
+    assert_check(&text, "ok", "every client its own id", "0 duplicates");
 }
 
 /// Pointed at a server that answers differently, swarm's checks fail: they can fail.
@@ -112,7 +118,12 @@ fn swarm_fails_against_a_server_that_answers_wrongly() {
         &["--clients", "5", "--concurrency", "5", "--messages", "3"],
     );
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
-    assert_check(&stdout(&output), "FAIL", "every client answered", "0 of 5");
+    assert_check(
+        &stdout(&output),
+        "FAIL",
+        "every echo identical, in order",
+        "0 of 5 clients",
+    );
 
     let queue = ServerProcess::start(QUEUE_SERVER, &[]);
     let output = swarm(
@@ -276,4 +287,116 @@ fn swarm_idle_reports_memory_per_client() {
     assert!(output.status.success(), "{text}");
     assert!(text.contains("connected   200 clients"), "{text}");
     assert!(text.contains("KiB per idle client"), "{text}");
+}
+
+/// A stand-in server, for showing that swarm notices a subtly wrong one:
+/// `serve` runs on a thread for each connection, with its number (1, 2, ...).
+/// The listener lives as long as the test process.
+fn fake_server(serve: fn(std::net::TcpStream, u64)) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(stream) = stream else { continue };
+            std::thread::spawn(move || serve(stream, n as u64 + 1));
+        }
+    });
+    port
+}
+
+fn swarm_at(protocol: &str, port: u16, args: &[&str]) -> (bool, String) {
+    let output = cargo_bin_cmd!("swarm")
+        .args([protocol, "--port", &port.to_string()])
+        .args(args)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("run swarm");
+    (output.status.success(), stdout(&output))
+}
+
+/// Reads one message (what one read gives), as the counter protocol does.
+fn read_message(stream: &mut std::net::TcpStream) {
+    use std::io::Read;
+    let mut message = [0u8; 1024];
+    let _ = stream.read(&mut message);
+}
+
+/// A counter server whose ids start at 0, not 1: every id unique, and still wrong.
+#[test]
+fn swarm_fails_a_counter_that_counts_from_zero() {
+    let port = fake_server(|mut stream, n| {
+        read_message(&mut stream);
+        let _ = write!(
+            stream,
+            "Hello Client {}, server received your message!",
+            n - 1
+        );
+    });
+    let (passed, text) = swarm_at("counter", port, &["--clients", "50", "--concurrency", "1"]);
+    assert!(!passed, "{text}");
+    assert_check(
+        &text,
+        "FAIL",
+        "ids exactly 1..N",
+        "ids 0..=49: 0 duplicates, 0 gaps",
+    );
+}
+
+/// A counter server whose greeting is not the seed's.
+#[test]
+fn swarm_fails_a_counter_with_the_wrong_greeting() {
+    let port = fake_server(|mut stream, n| {
+        read_message(&mut stream);
+        let _ = write!(stream, "Hello Client {n}, nope");
+    });
+    let (passed, text) = swarm_at("counter", port, &["--clients", "20", "--concurrency", "1"]);
+    assert!(!passed, "{text}");
+    assert_check(&text, "FAIL", "every greeting exact", "0 of 20 clients");
+}
+
+/// An echo server that answers every line, but swaps each pair: only a
+/// client that sends before it reads can tell.
+#[test]
+fn swarm_fails_an_echo_server_that_reorders() {
+    let port = fake_server(|stream, _| {
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(&stream));
+        while let (Some(Ok(first)), Some(Ok(second))) = (lines.next(), lines.next()) {
+            let _ = write!(&stream, "{second}\n{first}\n");
+        }
+    });
+    let (passed, text) = swarm_at(
+        "echo",
+        port,
+        &["--clients", "4", "--concurrency", "4", "--messages", "10"],
+    );
+    assert!(!passed, "{text}");
+    assert_check(
+        &text,
+        "FAIL",
+        "every echo identical, in order",
+        "0 of 4 clients",
+    );
+}
+
+/// A queue server that gives every client the same id.
+#[test]
+fn swarm_fails_a_queue_server_that_reuses_ids() {
+    let port = fake_server(|stream, _| {
+        let _ = writeln!(&stream, "Welcome, Client 1! (everyone is Client 1 here)");
+        for line in std::io::BufRead::lines(std::io::BufReader::new(&stream)) {
+            let Ok(line) = line else { break };
+            if line == "!DISCONNECT" {
+                let _ = writeln!(&stream, "Goodbye, Client 1.");
+                break;
+            }
+            let _ = writeln!(&stream, "Processed: {line}");
+        }
+    });
+    let (passed, text) = swarm_at(
+        "queue",
+        port,
+        &["--clients", "5", "--concurrency", "5", "--messages", "3"],
+    );
+    assert!(!passed, "{text}");
+    assert_check(&text, "FAIL", "every client its own id", "4 duplicates");
 }

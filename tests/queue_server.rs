@@ -142,10 +142,44 @@ fn a_client_that_never_reads_does_not_delay_the_others() {
         assert_eq!(read_line(&mut other), format!("Processed: ping {n}\n"));
         slowest = slowest.max(asked.elapsed());
     }
-    server.wait_for(&format!("Client {flooder_id} is not reading its replies"));
+    server.wait_for(&format!("Client {flooder_id}: not reading its replies"));
     assert!(slowest < Duration::from_secs(1), "a reply took {slowest:?}");
     drop(flooder);
     flood.join().unwrap();
+}
+
+/// Direct messages to a client that never reads: once its buffers are full it
+/// is disconnected, and the sender is told the message was not delivered.
+#[test]
+fn a_direct_message_the_target_cannot_take_is_an_error_to_the_sender() {
+    let server = ServerProcess::start(QUEUE_SERVER, &[]);
+    let (sender, _) = join(&server);
+    let (_never_reads, target) = join(&server);
+    let mut sender = sender;
+    let body = "d".repeat(1000);
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        send(&mut sender, &format!("@{target} {body}"));
+        let answer = read_line(&mut sender);
+        if answer.starts_with("ERROR") {
+            assert_eq!(
+                answer,
+                format!("ERROR: Client {target} was disconnected (not reading); not delivered\n")
+            );
+            break;
+        }
+        assert_eq!(answer, format!("Delivered to Client {target}: {body}\n"));
+        assert!(
+            Instant::now() < deadline,
+            "the target's buffers never filled"
+        );
+    }
+    // And from then on, there is no such client.
+    send(&mut sender, &format!("@{target} still there?"));
+    assert_eq!(
+        read_line(&mut sender),
+        format!("ERROR: there is no Client {target}\n")
+    );
 }
 
 /// A client that leaves before its replies does not stop the processing thread.
@@ -245,6 +279,57 @@ fn answers_everything_then_shuts_down_on(signal: Signal) {
         .filter(|l| l.contains(" says: client "))
         .count();
     assert_eq!(said, 500, "{}", server.output());
+}
+
+/// A client still flooding the server when Ctrl-C arrives does not hold up the
+/// exit: its thread stops reading a quarter second after the signal, so every
+/// client thread finishes and the others get all their replies and the notice.
+#[test]
+fn a_client_flooding_through_shutdown_does_not_delay_it() {
+    let mut server = ServerProcess::start(QUEUE_SERVER, &[]);
+    let (flooder, _) = join(&server);
+    let writer = flooder.try_clone().unwrap();
+    let flood = thread::spawn(move || {
+        // Short lines, written as fast as they can go, as `seq | client queue` does.
+        let mut n = 0u64;
+        while (&writer)
+            .write_all(format!("message {n}\n").as_bytes())
+            .is_ok()
+        {
+            n += 1;
+        }
+    });
+    // The flooder's replies are read too, so that only the shutdown can stop it.
+    let reader = flooder.try_clone().unwrap();
+    let drain = thread::spawn(move || std::io::copy(&mut &reader, &mut std::io::sink()));
+    let (mut steady, _) = join(&server);
+    let burst: String = (0..100).map(|n| format!("steady {n}\n")).collect();
+    steady.write_all(burst.as_bytes()).unwrap();
+    for n in 0..100 {
+        assert_eq!(read_line(&mut steady), format!("Processed: steady {n}\n"));
+    }
+    let signalled = Instant::now();
+    server.signal(Signal::SIGINT);
+    assert_eq!(
+        read_line(&mut steady),
+        "Server is shutting down. Goodbye!\n"
+    );
+    let status = server.wait_for_exit(Duration::from_secs(2));
+    assert!(status.success(), "{}", server.output());
+    assert!(
+        signalled.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        signalled.elapsed()
+    );
+    assert!(
+        !server.stderr().contains("did not finish in time"),
+        "{}",
+        server.output()
+    );
+    // Wakes the flooding and draining threads at once.
+    let _ = flooder.shutdown(std::net::Shutdown::Both);
+    flood.join().unwrap();
+    let _ = drain.join().unwrap();
 }
 
 /// A client that sends nothing for --idle-timeout is told and closed.

@@ -22,11 +22,10 @@ use std::time::Duration;
 
 use clap::Parser;
 use threaded_servers::cli::Protocol;
-use threaded_servers::framing::{SIZE, is_timeout, send_line};
+use threaded_servers::console::escape;
+use threaded_servers::framing::{DISCONNECT_MSG, SIZE, is_timeout, send_line};
 use threaded_servers::{say, warn};
 
-/// The line that ends a session (seed 002's `DISCONNECT_MSG`).
-const DISCONNECT_MSG: &str = "!DISCONNECT";
 /// How long to wait for the counter server's reply, or for the end of a session.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -145,8 +144,8 @@ enum Event {
 // ANCHOR: hold_session
 /// Echo and queue servers: send lines, print what comes back as it comes, say goodbye.
 ///
-/// Three threads, each doing one blocking thing: this one sends, a printer
-/// reads the server, and (without --message) a typist reads stdin. They
+/// Three threads, each doing one blocking thing: this one sends, a reader
+/// prints what the server sends, and (without --message) a typist reads stdin. They
 /// report to this one over a channel, so it never waits on the wrong thing:
 /// if the server closes the connection while you are still typing, the
 /// session ends at once.
@@ -154,11 +153,11 @@ fn hold_session(stream: TcpStream, messages: Vec<String>) -> io::Result<()> {
     let (events, next_event) = mpsc::channel();
 
     let server_side = stream.try_clone()?;
-    let printer_events = events.clone();
+    let reader_events = events.clone();
     thread::Builder::new()
-        .name("printer".into())
+        .name("reader".into())
         .spawn(move || {
-            let _ = printer_events.send(Event::ServerClosed(print_lines(server_side)));
+            let _ = reader_events.send(Event::ServerClosed(print_lines(server_side)));
         })?;
 
     if messages.is_empty() {
@@ -218,10 +217,13 @@ fn print_lines(stream: TcpStream) -> io::Result<()> {
     let mut line = Vec::new();
     loop {
         line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
+        // Bounded, like the servers' reads: a line of 64 KiB is shown in pieces.
+        if (&mut reader).take(64 * 1024).read_until(b'\n', &mut line)? == 0 {
             return Ok(());
         }
         let text = String::from_utf8_lossy(&line);
-        say!("{}", text.trim_end_matches(['\r', '\n']));
+        // Escaped: on the queue server, other people's messages arrive here,
+        // and they must not be able to send escape codes to your terminal.
+        say!("{}", escape(text.trim_end_matches(['\r', '\n'])));
     }
 }

@@ -30,9 +30,13 @@ use std::thread;
 use clap::Parser;
 use threaded_servers::cli::{Protocol, ServerArgs};
 use threaded_servers::console::escape;
-use threaded_servers::framing::{SIZE, is_timeout, read_once, strip_line_ending};
+use threaded_servers::framing::{
+    IDLE_TIMEOUT, NOT_UTF8, SIZE, is_timeout, read_once, strip_line_ending,
+};
 use threaded_servers::pool::WorkerPool;
-use threaded_servers::server::{Client, SHUTDOWN_GRACE, Server, spawn_client_thread};
+use threaded_servers::server::{
+    Client, SHUTDOWN_GRACE, SHUTTING_DOWN, Server, spawn_client_thread,
+};
 use threaded_servers::{say, warn};
 
 /// Where the seed listens: this machine only, port 65434 (`--host` and `--port` override it).
@@ -188,7 +192,7 @@ fn handle_client(client: Client, client_counter: &ClientCounter) {
     let reply = match read_once(stream, &mut data) {
         Ok(0) if client.server_is_stopping() => {
             say!("Client {client_id} sent nothing before shutdown.");
-            Some("ERROR: server is shutting down\n".to_string())
+            Some(format!("{SHUTTING_DOWN}\n"))
         }
         Ok(n) => match decode(&data[..n]) {
             Some(message) => {
@@ -199,12 +203,12 @@ fn handle_client(client: Client, client_counter: &ClientCounter) {
             }
             None => {
                 say!("Client {client_id} sent {n} bytes that are not UTF-8 text.");
-                Some("ERROR: message is not valid UTF-8\n".to_string())
+                Some(format!("{NOT_UTF8}\n"))
             }
         },
         Err(e) if is_timeout(&e) => {
             say!("Client {client_id} sent nothing in time (--idle-timeout).");
-            Some("ERROR: idle timeout, closing the connection\n".to_string())
+            Some(format!("{IDLE_TIMEOUT}\n"))
         }
         Err(e) => {
             say!("Client {client_id} connection failed: {e}");

@@ -25,7 +25,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use threaded_servers::cli::{Protocol, ServerArgs};
 use threaded_servers::console::escape;
-use threaded_servers::framing::{self, LineReader, Received};
+use threaded_servers::framing::{
+    self, IDLE_TIMEOUT, INCOMPLETE, LineReader, NOT_UTF8, Received, TOO_LONG,
+};
 use threaded_servers::server::{Client, SHUTDOWN_GRACE, Server, spawn_client_thread};
 use threaded_servers::{say, warn};
 
@@ -41,8 +43,8 @@ const ADDR: (&str, u16) = (IP, PORT);
 const SIZE: usize = framing::SIZE;
 /// FORMAT: the encoding of every message (a Rust `String` is always UTF-8).
 const FORMAT: &str = "UTF-8";
-/// DISCONNECT_MSG: the line that ends a client's session.
-const DISCONNECT_MSG: &str = "!DISCONNECT";
+/// DISCONNECT_MSG: the line that ends a client's session, "!DISCONNECT".
+const DISCONNECT_MSG: &str = framing::DISCONNECT_MSG;
 // ANCHOR_END: constants
 
 /// Lesson 2: an echo server, a loop per client, and message framing (seed 002).
@@ -105,14 +107,14 @@ fn handle_client(client: Client) {
             }
             Ok(Received::NotUtf8) => {
                 say!("[{address}] sent a line that is not {FORMAT}");
-                format!("ERROR: message is not valid {FORMAT}\n")
+                format!("{NOT_UTF8}\n")
             }
             Ok(Received::TooLong) => {
                 say!("[{address}] sent a line longer than {SIZE} bytes");
-                format!("ERROR: message longer than {SIZE} bytes\n")
+                format!("{TOO_LONG}\n")
             }
             Ok(Received::IdleTimeout) => {
-                let _ = client.send_line("ERROR: idle timeout, closing the connection");
+                let _ = client.send_line(IDLE_TIMEOUT);
                 break "idle timeout";
             }
             Ok(Received::End | Received::Incomplete) if client.server_is_stopping() => {
@@ -120,7 +122,7 @@ fn handle_client(client: Client) {
             }
             Ok(Received::End) => break "closed the connection",
             Ok(Received::Incomplete) => {
-                let _ = client.send_line("ERROR: the last line had no newline; it was dropped");
+                let _ = client.send_line(INCOMPLETE);
                 break "closed the connection in mid-line";
             }
             Err(e) => {

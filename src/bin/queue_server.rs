@@ -15,9 +15,10 @@
 //! ```
 
 use std::collections::HashMap;
+use std::io;
 use std::net::{Shutdown, TcpStream};
 use std::process::ExitCode;
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -26,14 +27,14 @@ use clap::Parser;
 use socket2::SockRef;
 use threaded_servers::cli::{Protocol, ServerArgs};
 use threaded_servers::console::escape;
-use threaded_servers::framing::{LineReader, Received, SIZE};
+use threaded_servers::framing::{
+    DISCONNECT_MSG, IDLE_TIMEOUT, INCOMPLETE, LineReader, NOT_UTF8, Received, TOO_LONG,
+};
 use threaded_servers::server::{Client, SHUTDOWN_GRACE, Server, spawn_client_thread};
 use threaded_servers::{say, warn};
 
 /// Where the seed listens: this machine only, port 65432 (`--host` and `--port` override it).
 const ADDR: (&str, u16) = ("127.0.0.1", Protocol::Queue.default_port());
-/// The line that ends a client's session.
-const DISCONNECT_MSG: &str = "!DISCONNECT";
 /// The last line every client gets when the server stops.
 const SHUTDOWN_NOTICE: &str = "Server is shutting down. Goodbye!";
 /// How many messages may wait in the queue. When it is full, client threads
@@ -118,11 +119,15 @@ fn main() -> ExitCode {
     let (message_queue, queued_messages) = mpsc::sync_channel::<Event>(QUEUE_CAPACITY);
     // The seed's processing thread. At shutdown, main waits for it to answer
     // every message already queued (the seed's daemon thread dies with them).
+    let (processing_done, processing_finished) = mpsc::channel::<()>();
     let processing_thread = {
         let client_connections = Arc::clone(&client_connections);
         thread::Builder::new()
             .name("processing".into())
-            .spawn(move || process_messages(queued_messages, &client_connections))
+            .spawn(move || {
+                process_messages(queued_messages, &client_connections);
+                let _ = processing_done.send(());
+            })
     };
     let processing_thread = match processing_thread {
         Ok(handle) => handle,
@@ -133,6 +138,10 @@ fn main() -> ExitCode {
     };
     say!("Server is listening on port {}...", server.port());
 
+    // The seed's `print_lock`: here the console belongs to one printer thread,
+    // started by `Server::start`; `say!` hands it lines and never waits for
+    // the console (see src/console.rs and lesson 3).
+    //
     // The seed's `client_counter`. Only this thread changes it, so it needs
     // no lock (compare lesson 1, where every client thread changed it).
     let mut client_counter: u64 = 0;
@@ -162,10 +171,17 @@ fn main() -> ExitCode {
     // tells each client the server is shutting down; then the queue closes.
     say!("Server is shutting down: answering every message already received...");
     drop(message_queue);
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
     let unfinished = server.close_all_clients(SHUTDOWN_GRACE);
     if unfinished > 0 {
         warn!("{unfinished} clients did not finish in time; closing them");
-    } else if processing_thread.join().is_err() {
+    }
+    // The queue closes when the last client thread is gone. Wait for the
+    // processing thread to answer what is left, but not past the deadline:
+    // a client thread that never finished would keep the queue open for ever.
+    let left = deadline.saturating_duration_since(Instant::now());
+    let timed_out = processing_finished.recv_timeout(left) == Err(RecvTimeoutError::Timeout);
+    if !timed_out && processing_thread.join().is_err() {
         warn!("the processing thread panicked");
     }
     say!("Server stopped.");
@@ -197,14 +213,14 @@ fn handle_client(client: Client, registration: Registration, message_queue: &Syn
             },
             Ok(Received::NotUtf8) => Event::Invalid {
                 from,
-                error: "ERROR: message is not valid UTF-8".to_string(),
+                error: NOT_UTF8.to_string(),
             },
             Ok(Received::TooLong) => Event::Invalid {
                 from,
-                error: format!("ERROR: message longer than {SIZE} bytes"),
+                error: TOO_LONG.to_string(),
             },
             Ok(Received::IdleTimeout) => {
-                let notice = "ERROR: idle timeout, closing the connection".to_string();
+                let notice = IDLE_TIMEOUT.to_string();
                 break (Some(notice), "idle timeout");
             }
             Ok(Received::End | Received::Incomplete) if client.server_is_stopping() => {
@@ -212,7 +228,7 @@ fn handle_client(client: Client, registration: Registration, message_queue: &Syn
             }
             Ok(Received::End) => break (None, "closed the connection"),
             Ok(Received::Incomplete) => {
-                let notice = "ERROR: the last line had no newline; it was dropped".to_string();
+                let notice = INCOMPLETE.to_string();
                 break (Some(notice), "closed the connection in mid-line");
             }
             Err(_) => break (None, "connection failed"),
@@ -245,7 +261,7 @@ fn handle_client(client: Client, registration: Registration, message_queue: &Syn
 /// time, in the order they went in, and answers them.
 fn process_messages(queued_messages: Receiver<Event>, client_connections: &ClientConnections) {
     let reply = |client_id: u64, line: &str| {
-        // A client that left before its reply is simply not there any more.
+        // A client that left, or was dropped, before its reply is simply not there.
         send_or_drop(client_connections, client_id, line);
     };
     // Ends when every sender is gone: every client thread, and main's.
@@ -257,15 +273,17 @@ fn process_messages(queued_messages: Receiver<Event>, client_connections: &Clien
                     None => reply(from, &format!("Processed: {text}")),
                     Some(Err(usage)) => reply(from, usage),
                     Some(Ok((to, body))) => {
-                        if send_or_drop(
-                            client_connections,
-                            to,
-                            &format!("From Client {from}: {body}"),
-                        ) {
-                            reply(from, &format!("Delivered to Client {to}: {body}"));
-                        } else {
-                            reply(from, &format!("ERROR: there is no Client {to}"));
-                        }
+                        let message = format!("From Client {from}: {body}");
+                        let outcome = match send_or_drop(client_connections, to, &message) {
+                            Delivery::Sent => format!("Delivered to Client {to}: {body}"),
+                            Delivery::NotRegistered => format!("ERROR: there is no Client {to}"),
+                            Delivery::Dropped => {
+                                format!(
+                                    "ERROR: Client {to} was disconnected (not reading); not delivered"
+                                )
+                            }
+                        };
+                        reply(from, &outcome);
                     }
                 }
             }
@@ -298,30 +316,43 @@ fn direct_message(text: &str) -> Option<Result<(u64, &str), &'static str>> {
 }
 
 // ANCHOR: send_or_drop
-/// Sends one line to a registered client without waiting. Returns false if
-/// the client is not registered.
+/// What became of a line for a client.
+enum Delivery {
+    Sent,
+    /// No such client (never was, or it has left).
+    NotRegistered,
+    /// The client could not take the line; it has been disconnected.
+    Dropped,
+}
+
+/// Sends one line to a registered client, without waiting.
 ///
 /// The processing thread serves every client, so it must never wait for
 /// one. `MSG_DONTWAIT` asks the kernel to take the whole line now or fail.
-/// It fails only when the client's socket buffers are full (a few megabytes
-/// on loopback): that client has stopped reading. It is disconnected, as
-/// Redis does with a client whose output buffer overflows; a line half sent
-/// could not be finished anyway.
-fn send_or_drop(client_connections: &ClientConnections, client_id: u64, line: &str) -> bool {
+/// It fails with `WouldBlock` when the client's socket buffers are full
+/// (a few hundred kilobytes to a few megabytes): the client has fallen that
+/// far behind in reading. It is disconnected, and what it had not yet
+/// received is lost with the connection, as Redis drops a client whose
+/// output buffer overflows. A line half sent could not be finished anyway.
+fn send_or_drop(client_connections: &ClientConnections, client_id: u64, line: &str) -> Delivery {
     let Some(stream) = connection(client_connections, client_id) else {
-        return false;
+        return Delivery::NotRegistered;
     };
     // The registry's lock is already released: `connection` returned a clone.
     let bytes = format!("{line}\n");
     let sent = SockRef::from(&*stream).send_with_flags(bytes.as_bytes(), libc::MSG_DONTWAIT);
-    if !matches!(sent, Ok(n) if n == bytes.len()) {
-        let why = sent.map_or_else(|e| e.to_string(), |n| format!("only {n} bytes fitted"));
-        say!("Client {client_id} is not reading its replies ({why}); disconnecting it.");
-        forget(client_connections, client_id);
-        // Wakes the client's thread (its read ends) so it leaves at once.
-        let _ = stream.shutdown(Shutdown::Both);
-    }
-    true
+    let why = match sent {
+        Ok(n) if n == bytes.len() => return Delivery::Sent,
+        Ok(n) => format!("not reading its replies: only {n} bytes of a line fitted"),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => "not reading its replies".to_string(),
+        Err(e) => format!("connection lost: {e}"),
+    };
+    say!("Client {client_id}: {why}; disconnecting it.");
+    forget(client_connections, client_id);
+    // The write side ends after what is already queued; ending the read side
+    // wakes the client's thread, which leaves and closes the connection.
+    let _ = stream.shutdown(Shutdown::Both);
+    Delivery::Dropped
 }
 // ANCHOR_END: send_or_drop
 

@@ -7,11 +7,12 @@
 //! cargo run --release --bin swarm -- queue --clients 100 --messages 100
 //! ```
 //!
-//! It checks what a learner should see: every client answered; on a fresh
-//! `counter_server`, ids exactly 1..N (duplicates and gaps counted); every
-//! echo identical and in order; every queue reply sent back to its own sender,
-//! in order. Then it prints throughput and latency. A failed check is a
-//! non-zero exit.
+//! It checks what a learner should see: every client answered; every answer
+//! exactly right; on a fresh `counter_server`, ids exactly 1..N (duplicates
+//! and gaps counted); every echo identical and in order; every queue reply
+//! sent back to its own sender, in order, and every queue client's id its
+//! own. Then it prints throughput and latency. A failed check is a non-zero
+//! exit.
 //!
 //! `--idle` opens the clients and keeps them connected and silent instead:
 //! with `--server-pid`, it reports the server's memory per idle client.
@@ -28,7 +29,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use threaded_servers::cli::Protocol;
-use threaded_servers::framing::send_line;
+use threaded_servers::framing::{DISCONNECT_MSG, send_line};
+use threaded_servers::server::raise_open_file_limit;
 use threaded_servers::{say, warn};
 
 /// How long any one read or connect may take before the client counts as failed.
@@ -60,9 +62,19 @@ struct Args {
     #[arg(long, global = true, default_value_t = 50)]
     concurrency: usize,
 
-    /// Messages per client (echo and queue: one round trip each).
+    /// Echo and queue: lines per client.
     #[arg(long, global = true, default_value_t = 100)]
     messages: usize,
+
+    /// Echo and queue: lines sent before reading their answers. More than 1
+    /// checks that answers keep the order; 1 measures single round trips.
+    #[arg(long, global = true, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    window: u16,
+
+    /// Counter: the server has served clients before this run; check only
+    /// that the ids are unique and consecutive, not that they are 1..N.
+    #[arg(long, global = true)]
+    not_fresh: bool,
 
     /// Connect the clients and keep them connected and silent, instead of a load test.
     #[arg(long, global = true)]
@@ -80,27 +92,40 @@ struct Args {
 /// What one client saw.
 #[derive(Default)]
 struct Outcome {
-    /// Round-trip times: per connection (counter) or per message (echo, queue).
+    /// Time from sending to the answer: per connection (counter) or per line.
     latencies: Vec<Duration>,
-    /// The id in a counter greeting.
-    counter_id: Option<u64>,
-    /// Why the client failed, if it did.
-    failure: Option<String>,
+    /// The id the server gave this client (counter greeting, queue welcome).
+    id: Option<u64>,
+    /// What went wrong, if anything.
+    problem: Option<Problem>,
+}
+
+/// The two ways a client can fail, counted apart.
+enum Problem {
+    /// No answer, or not all of it: refused, reset, timed out.
+    Unanswered(String),
+    /// An answer, and a wrong one.
+    Wrong(String),
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let port = args.port.unwrap_or(args.protocol.default_port());
-    let address = match (args.host.as_str(), port)
+    let Some(address) = (args.host.as_str(), port)
         .to_socket_addrs()
-        .map(|mut a| a.next())
-    {
-        Ok(Some(address)) => address,
-        Ok(None) | Err(_) => {
-            warn!("swarm: cannot resolve {}:{port}", args.host);
-            return ExitCode::FAILURE;
-        }
+        .ok()
+        .and_then(|mut a| a.next())
+    else {
+        warn!("swarm: cannot resolve {}:{port}", args.host);
+        return ExitCode::FAILURE;
     };
+    // Each client is one open file here too: make room, as the servers do.
+    let sockets = if args.idle {
+        args.clients
+    } else {
+        args.concurrency
+    };
+    raise_open_file_limit(sockets as u64 + 64);
     let ok = if args.idle {
         hold_idle_clients(&args, address)
     } else {
@@ -118,14 +143,13 @@ fn main() -> ExitCode {
 fn run_load(args: &Args, address: SocketAddr) -> bool {
     let concurrency = args.concurrency.clamp(1, args.clients.max(1));
     let server = args.protocol.server_name();
+    let each = match args.protocol {
+        Protocol::Counter => String::new(),
+        _ => format!(", {} lines each, {} at a time", args.messages, args.window),
+    };
     say!(
-        "swarm: {} clients against {server} at {address}, {concurrency} at a time{}",
-        args.clients,
-        if args.protocol == Protocol::Counter {
-            String::new()
-        } else {
-            format!(", {} messages each", args.messages)
-        }
+        "swarm: {} clients against {server} at {address}, {concurrency} at a time{each}",
+        args.clients
     );
     let cpu_before = args.server_pid.and_then(server_cpu_time);
     let next_client = Arc::new(AtomicUsize::new(0));
@@ -142,7 +166,8 @@ fn run_load(args: &Args, address: SocketAddr) -> bool {
             Arc::clone(&start_line),
             Arc::clone(&outcomes),
         );
-        let (protocol, clients, messages) = (args.protocol, args.clients, args.messages);
+        let (protocol, clients, messages, window) =
+            (args.protocol, args.clients, args.messages, args.window);
         let spawned = thread::Builder::new()
             .stack_size(CLIENT_THREAD_STACK)
             .spawn(move || {
@@ -153,7 +178,7 @@ fn run_load(args: &Args, address: SocketAddr) -> bool {
                     if n >= clients {
                         break;
                     }
-                    mine.push(run_client(protocol, address, n, messages));
+                    mine.push(run_client(protocol, address, n, messages, window.into()));
                     finished.fetch_add(1, Ordering::Relaxed);
                 }
                 outcomes
@@ -190,126 +215,149 @@ fn run_load(args: &Args, address: SocketAddr) -> bool {
 // ANCHOR_END: run_load
 
 /// One client, start to finish.
-fn run_client(protocol: Protocol, address: SocketAddr, n: usize, messages: usize) -> Outcome {
+fn run_client(
+    protocol: Protocol,
+    address: SocketAddr,
+    n: usize,
+    messages: usize,
+    window: usize,
+) -> Outcome {
     let mut outcome = Outcome::default();
     let result = match protocol {
         Protocol::Counter => counter_client(address, &mut outcome),
         Protocol::Echo | Protocol::Queue => {
-            session_client(protocol, address, n, messages, &mut outcome)
+            session_client(protocol, address, n, messages, window, &mut outcome)
         }
     };
-    if let Err(e) = result {
-        outcome.failure = Some(e);
-    }
+    outcome.problem = result.err();
     outcome
 }
 
-fn open(address: SocketAddr) -> Result<TcpStream, String> {
-    let stream =
-        TcpStream::connect_timeout(&address, TIMEOUT).map_err(|e| format!("connect: {e}"))?;
-    stream
-        .set_read_timeout(Some(TIMEOUT))
-        .map_err(|e| e.to_string())?;
+fn open(address: SocketAddr) -> Result<TcpStream, Problem> {
+    let unanswered = |e: io::Error| Problem::Unanswered(format!("connect: {e}"));
+    let stream = TcpStream::connect_timeout(&address, TIMEOUT).map_err(unanswered)?;
+    stream.set_read_timeout(Some(TIMEOUT)).map_err(unanswered)?;
     stream
         .set_write_timeout(Some(TIMEOUT))
-        .map_err(|e| e.to_string())?;
+        .map_err(unanswered)?;
     // Each line is a whole request: send it now rather than wait to fill a packet.
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(unanswered)?;
     Ok(stream)
 }
 
 /// Lesson 1: connect, send, read the greeting until the server closes.
-fn counter_client(address: SocketAddr, outcome: &mut Outcome) -> Result<(), String> {
+fn counter_client(address: SocketAddr, outcome: &mut Outcome) -> Result<(), Problem> {
     let started = Instant::now();
     let mut stream = open(address)?;
+    let unanswered = |what: &str, e: io::Error| Problem::Unanswered(format!("{what}: {e}"));
     stream
         .write_all(b"Hello, Server!")
-        .map_err(|e| format!("send: {e}"))?;
+        .map_err(|e| unanswered("send", e))?;
     let mut reply = String::new();
     stream
         .take(4096)
         .read_to_string(&mut reply)
-        .map_err(|e| format!("reply: {e}"))?;
+        .map_err(|e| unanswered("reply", e))?;
     outcome.latencies.push(started.elapsed());
     let id = reply
         .strip_prefix("Hello Client ")
         .and_then(|rest| rest.split(',').next())
         .and_then(|id| id.parse().ok())
-        .ok_or_else(|| format!("unexpected reply {reply:?}"))?;
-    outcome.counter_id = Some(id);
+        .filter(|id| reply == format!("Hello Client {id}, server received your message!"))
+        .ok_or_else(|| Problem::Wrong(format!("greeting {reply:?}")))?;
+    outcome.id = Some(id);
     Ok(())
 }
 
-/// Lessons 2 and 3: a session of `messages` lines, one round trip each. Every
-/// answer must be this client's own, in order: the line itself (echo), or
-/// `Processed: ` and the line (queue).
+/// Lessons 2 and 3: a session of `messages` lines, sent `window` at a time
+/// before reading their answers. Each answer must be this client's own, in
+/// order: the line itself (echo), or `Processed: ` and the line (queue).
 fn session_client(
     protocol: Protocol,
     address: SocketAddr,
     n: usize,
     messages: usize,
+    window: usize,
     outcome: &mut Outcome,
-) -> Result<(), String> {
+) -> Result<(), Problem> {
     let stream = open(address)?;
-    let mut lines = BufReader::new(stream.try_clone().map_err(|e| e.to_string())?);
+    // A buffered reader over a borrowed stream: no second file descriptor.
+    let mut lines = BufReader::new(&stream);
     let goodbye = if protocol == Protocol::Queue {
-        let greeting = read_reply(&mut lines)?;
-        let id = greeting
+        let welcome = read_reply(&mut lines)?;
+        let id: u64 = welcome
             .strip_prefix("Welcome, Client ")
             .and_then(|rest| rest.split('!').next())
-            .ok_or_else(|| format!("unexpected greeting {greeting:?}"))?;
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(|| Problem::Wrong(format!("welcome {welcome:?}")))?;
+        outcome.id = Some(id);
         Some(format!("Goodbye, Client {id}."))
     } else {
         None
     };
-    for m in 0..messages {
-        let line = format!("swarm client {n} message {m}");
-        let expected = match protocol {
-            Protocol::Queue => format!("Processed: {line}"),
-            _ => line.clone(),
-        };
+    let sent: Vec<String> = (0..messages)
+        .map(|m| format!("swarm client {n} message {m}"))
+        .collect();
+    for batch in sent.chunks(window) {
+        let mut bytes = Vec::new();
+        for line in batch {
+            bytes.extend(line.as_bytes());
+            bytes.push(b'\n');
+        }
         let asked = Instant::now();
-        send_line(&stream, &line).map_err(|e| format!("send: {e}"))?;
-        let reply = read_reply(&mut lines)?;
-        outcome.latencies.push(asked.elapsed());
-        if reply != expected {
-            return Err(format!("message {m}: sent {line:?}, got {reply:?}"));
+        (&stream)
+            .write_all(&bytes)
+            .map_err(|e| Problem::Unanswered(format!("send: {e}")))?;
+        for line in batch {
+            let reply = read_reply(&mut lines)?;
+            outcome.latencies.push(asked.elapsed());
+            let expected = match protocol {
+                Protocol::Queue => format!("Processed: {line}"),
+                _ => line.clone(),
+            };
+            if reply != expected {
+                return Err(Problem::Wrong(format!("sent {line:?}, got {reply:?}")));
+            }
         }
     }
     say_goodbye(&stream, &mut lines, goodbye.as_deref())
 }
 
 /// Reads one line from the server, without its line ending.
-fn read_reply(lines: &mut BufReader<TcpStream>) -> Result<String, String> {
+fn read_reply(lines: &mut BufReader<&TcpStream>) -> Result<String, Problem> {
     let mut reply = String::new();
-    match lines.read_line(&mut reply) {
-        Ok(0) => Err("the server closed the connection".into()),
+    match lines.take(64 * 1024).read_line(&mut reply) {
+        Ok(0) => Err(Problem::Unanswered(
+            "the server closed the connection".into(),
+        )),
         Ok(_) => Ok(reply.trim_end_matches(['\r', '\n']).to_string()),
-        Err(e) => Err(format!("reply: {e}")),
+        Err(e) => Err(Problem::Unanswered(format!("reply: {e}"))),
     }
 }
 
 /// Sends !DISCONNECT, expects `goodbye` (if any) and then the end of the stream.
 fn say_goodbye(
     stream: &TcpStream,
-    lines: &mut BufReader<TcpStream>,
+    lines: &mut BufReader<&TcpStream>,
     goodbye: Option<&str>,
-) -> Result<(), String> {
-    send_line(stream, "!DISCONNECT").map_err(|e| format!("send: {e}"))?;
+) -> Result<(), Problem> {
+    send_line(stream, DISCONNECT_MSG).map_err(|e| Problem::Unanswered(format!("send: {e}")))?;
     if let Some(goodbye) = goodbye {
         let line = read_reply(lines)?;
         if line != goodbye {
-            return Err(format!("expected {goodbye:?}, got {line:?}"));
+            return Err(Problem::Wrong(format!(
+                "expected {goodbye:?}, got {line:?}"
+            )));
         }
     }
     let mut rest = Vec::new();
     match lines.read_to_end(&mut rest) {
         Ok(_) if rest.is_empty() => Ok(()),
-        Ok(_) => Err(format!(
-            "after !DISCONNECT: {:?}",
+        Ok(_) => Err(Problem::Wrong(format!(
+            "after {DISCONNECT_MSG}: {:?}",
             String::from_utf8_lossy(&rest)
-        )),
-        Err(e) => Err(format!("after !DISCONNECT: {e}")),
+        ))),
+        Err(e) => Err(Problem::Unanswered(format!("after {DISCONNECT_MSG}: {e}"))),
     }
 }
 
@@ -324,61 +372,88 @@ fn report(
     let mut check = |passed: bool, what: &str, detail: String| {
         all_ok &= passed;
         say!(
-            "  {:<4} {what:<28} {detail}",
+            "  {:<4} {what:<33} {detail}",
             if passed { "ok" } else { "FAIL" }
         );
     };
+    let examples = |problems: Vec<&String>| {
+        for problem in problems.iter().take(3) {
+            say!("         e.g. {problem}");
+        }
+    };
     say!("checks");
-    let failures: Vec<&String> = outcomes.iter().filter_map(|o| o.failure.as_ref()).collect();
-    let answered = outcomes.len() - failures.len();
+    let unanswered: Vec<&String> = outcomes
+        .iter()
+        .filter_map(|o| match &o.problem {
+            Some(Problem::Unanswered(why)) => Some(why),
+            _ => None,
+        })
+        .collect();
+    let wrong: Vec<&String> = outcomes
+        .iter()
+        .filter_map(|o| match &o.problem {
+            Some(Problem::Wrong(why)) => Some(why),
+            _ => None,
+        })
+        .collect();
+    let answered = outcomes.len() - unanswered.len();
     check(
-        failures.is_empty() && outcomes.len() == args.clients,
+        unanswered.is_empty() && outcomes.len() == args.clients,
         "every client answered",
         format!("{answered} of {}", args.clients),
     );
-    for failure in failures.iter().take(3) {
-        say!("         e.g. {failure}");
-    }
-    if failures
-        .iter()
-        .any(|failure| failure.starts_with("connect:"))
-    {
+    let connect_failed = unanswered.iter().any(|why| why.starts_with("connect:"));
+    examples(unanswered);
+    if connect_failed {
         let server = args.protocol.server_name();
         say!("         is {server} running? Start it with: cargo run --release --bin {server}");
     }
+    let right = answered - wrong.len();
+    let what = match args.protocol {
+        Protocol::Counter => "every greeting exact",
+        Protocol::Echo => "every echo identical, in order",
+        Protocol::Queue => "every reply to its sender, in order",
+    };
+    check(
+        wrong.is_empty(),
+        what,
+        format!("{right} of {answered} clients"),
+    );
+    examples(wrong);
+
+    // Ids: unique and without gaps; on a fresh counter server, exactly 1..N.
+    let ids: Vec<u64> = outcomes.iter().filter_map(|o| o.id).collect();
+    let unique: BTreeSet<u64> = ids.iter().copied().collect();
+    let (low, high) = (
+        unique.first().copied().unwrap_or(0),
+        unique.last().copied().unwrap_or(0),
+    );
+    let duplicates = ids.len() - unique.len();
+    let gaps = if unique.is_empty() {
+        0
+    } else {
+        (high - low + 1) as usize - unique.len()
+    };
     match args.protocol {
-        Protocol::Counter => {
-            let ids: Vec<u64> = outcomes.iter().filter_map(|o| o.counter_id).collect();
-            let unique: BTreeSet<u64> = ids.iter().copied().collect();
-            let duplicates = ids.len() - unique.len();
-            let (low, high) = (
-                unique.first().copied().unwrap_or(0),
-                unique.last().copied().unwrap_or(0),
-            );
-            let span = if unique.is_empty() { 0 } else { high - low + 1 };
-            let gaps = span as usize - unique.len();
-            check(
-                duplicates == 0 && gaps == 0,
-                "ids unique, no gaps",
-                format!("ids {low}..={high}: {duplicates} duplicates, {gaps} gaps"),
-            );
-            if low > 1 {
-                say!(
-                    "         (ids start at {low}: restart the server for exactly 1..={})",
-                    ids.len()
-                );
-            }
-        }
-        Protocol::Echo => check(
-            failures.is_empty(),
-            "every echo identical, in order",
-            format!("{} lines", answered * args.messages),
+        Protocol::Counter if !args.not_fresh => check(
+            duplicates == 0 && gaps == 0 && low == 1 && ids.len() == args.clients,
+            "ids exactly 1..N",
+            format!("ids {low}..={high}: {duplicates} duplicates, {gaps} gaps"),
+        ),
+        Protocol::Counter => check(
+            duplicates == 0 && gaps == 0,
+            "ids unique and consecutive",
+            format!("ids {low}..={high}: {duplicates} duplicates, {gaps} gaps"),
         ),
         Protocol::Queue => check(
-            failures.is_empty(),
-            "every reply to its sender",
-            format!("{} replies, in order", answered * args.messages),
+            duplicates == 0,
+            "every client its own id",
+            format!("{duplicates} duplicates"),
         ),
+        Protocol::Echo => {}
+    }
+    if args.protocol == Protocol::Counter && low > 1 && !args.not_fresh {
+        say!("         (the server had served clients before: restart it, or pass --not-fresh)");
     }
 
     let mut latencies: Vec<Duration> = outcomes
@@ -440,11 +515,23 @@ fn hold_idle_clients(args: &Args, address: SocketAddr) -> bool {
     for n in 0..args.clients {
         match open_idle(args.protocol, address) {
             Ok(stream) => idle.push(stream),
-            Err(e) => {
-                warn!("swarm: client {} of {}: {e}", n + 1, args.clients);
+            Err(Problem::Unanswered(why) | Problem::Wrong(why)) => {
+                warn!("swarm: idle client {} of {}: {why}", n + 1, args.clients);
                 return false;
             }
         }
+    }
+    // A counter client that was turned away got its ERROR line at once.
+    let refused = idle
+        .iter()
+        .filter(|stream| has_data_waiting(stream))
+        .count();
+    if refused > 0 {
+        say!(
+            "  FAIL {refused} of {} clients were turned away (--max-clients?)",
+            idle.len()
+        );
+        return false;
     }
     say!("  connected   {} clients", idle.len());
     if let (Some(pid), Some(before)) = (args.server_pid, before) {
@@ -478,21 +565,33 @@ fn hold_idle_clients(args: &Args, address: SocketAddr) -> bool {
 }
 
 /// Connects one client that will stay silent. Echo and queue clients first
-/// make sure the server has started their session (a greeting, or one echo).
-fn open_idle(protocol: Protocol, address: SocketAddr) -> Result<TcpStream, String> {
+/// make sure the server has started their session, and not turned them away.
+fn open_idle(protocol: Protocol, address: SocketAddr) -> Result<TcpStream, Problem> {
     let stream = open(address)?;
-    let mut lines = BufReader::new(stream.try_clone().map_err(|e| e.to_string())?);
+    let mut lines = BufReader::new(&stream);
     match protocol {
         Protocol::Counter => {}
         Protocol::Echo => {
-            send_line(&stream, "ping").map_err(|e| e.to_string())?;
-            read_reply(&mut lines)?;
+            send_line(&stream, "ping").map_err(|e| Problem::Unanswered(format!("send: {e}")))?;
+            let echo = read_reply(&mut lines)?;
+            if echo != "ping" {
+                return Err(Problem::Wrong(format!("sent \"ping\", got {echo:?}")));
+            }
         }
         Protocol::Queue => {
-            read_reply(&mut lines)?;
+            let welcome = read_reply(&mut lines)?;
+            if !welcome.starts_with("Welcome, Client ") {
+                return Err(Problem::Wrong(format!("welcome {welcome:?}")));
+            }
         }
     }
     Ok(stream)
+}
+
+/// True if the server has sent something this (silent) client has not read.
+fn has_data_waiting(stream: &TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    stream.set_nonblocking(true).is_ok() && matches!(stream.peek(&mut byte), Ok(1..))
 }
 
 /// The server's resident memory and thread count, from /proc/PID/status.
@@ -524,14 +623,15 @@ fn server_cpu_time(pid: u32) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
-/// A progress line on stderr while a long run goes, only on a terminal.
+/// A progress line on stderr while a long run goes, only when a person is watching.
 struct Progress {
     stop: Option<(Arc<AtomicUsize>, thread::JoinHandle<()>)>,
 }
 
 impl Progress {
     fn start(total: usize, finished: Arc<AtomicUsize>) -> Progress {
-        if !io::stderr().is_terminal() {
+        // Quiet when the output goes to a file or a program, not to a person.
+        if !io::stdout().is_terminal() || !io::stderr().is_terminal() {
             return Progress { stop: None };
         }
         let running = Arc::new(AtomicUsize::new(1));

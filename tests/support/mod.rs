@@ -35,6 +35,8 @@ pub struct ServerProcess {
     /// Every stdout line received so far, for assertions and failure messages.
     pub lines: Vec<String>,
     stderr: Arc<Mutex<String>>,
+    /// Reads stderr until the server exits; joined then, so none is missed.
+    stderr_reader: Option<thread::JoinHandle<()>>,
 }
 
 impl ServerProcess {
@@ -57,7 +59,7 @@ impl ServerProcess {
         let stderr = Arc::new(Mutex::new(String::new()));
         let err = child.stderr.take().expect("piped stderr");
         let stderr_sink = Arc::clone(&stderr);
-        thread::spawn(move || {
+        let stderr_reader = thread::spawn(move || {
             let mut reader = BufReader::new(err);
             let mut line = String::new();
             while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
@@ -71,6 +73,7 @@ impl ServerProcess {
             stdout,
             lines: Vec::new(),
             stderr,
+            stderr_reader: Some(stderr_reader),
         };
         let listening = server.wait_for_line(|line| line.contains("listening on port"));
         server.port = parse_port(&listening)
@@ -144,6 +147,9 @@ impl ServerProcess {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 while let Ok(line) = self.stdout.recv_timeout(DEADLINE) {
                     self.lines.push(line);
+                }
+                if let Some(reader) = self.stderr_reader.take() {
+                    let _ = reader.join();
                 }
                 return status;
             }
@@ -305,6 +311,51 @@ impl Drop for ClientProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Waits until the server has read everything `client` sent so far: the
+/// server side of the connection has nothing left in its receive queue
+/// (Linux's `/proc/net/tcp`, the `rx_queue` column).
+pub fn wait_until_server_has_read(client: &TcpStream) {
+    let (mine, theirs) = (
+        client.local_addr().unwrap().port(),
+        client.peer_addr().unwrap().port(),
+    );
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+        // Columns: sl local_address rem_address st tx_queue:rx_queue ..., ports in hex.
+        let unread = table.lines().skip(1).find_map(|row| {
+            let columns: Vec<&str> = row.split_whitespace().collect();
+            let port = |column: &str| u16::from_str_radix(column.rsplit(':').next()?, 16).ok();
+            let server_side = port(columns[1])? == theirs && port(columns[2])? == mine;
+            let rx_queue = u64::from_str_radix(columns[4].split(':').nth(1)?, 16).ok()?;
+            server_side.then_some(rx_queue)
+        });
+        if unread == Some(0) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server never read what was sent ({unread:?} bytes left)"
+        );
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Tries `attempt` until its answer is not the "too many clients" refusal.
+/// A place under `--max-clients` frees once the server has finished with
+/// the client that left, which may be a moment after it logs the departure.
+pub fn once_a_place_frees(mut attempt: impl FnMut() -> String) -> String {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let answer = attempt();
+        if !answer.starts_with("ERROR: too many clients") {
+            return answer;
+        }
+        assert!(Instant::now() < deadline, "no place ever freed");
+        thread::sleep(Duration::from_millis(10));
     }
 }
 
