@@ -32,8 +32,8 @@ stop_server() { kill -INT "$PID"; wait "$PID" || true; }
 # swarm_numbers PROTOCOL ARGS...: prints "rate p99_ms" from one swarm run.
 swarm_numbers() {
     local protocol=$1; shift
-    local out; out=$("$bin/swarm" "$protocol" --port "$PORT" "$@")
-    echo "$out" | grep -q 'result: all checks passed' || { echo "$out" >&2; exit 1; }
+    local out
+    out=$("$bin/swarm" "$protocol" --port "$PORT" "$@") || { echo "$out" >&2; exit 1; }
     local rate p99
     rate=$(echo "$out" | awk '/throughput/ {gsub(",", "", $2); print $2}')
     p99=$(echo "$out" | awk '/latency/ {print $9}')
@@ -92,19 +92,20 @@ for server in counter echo queue; do
 done
 
 echo
-echo "| --backlog | 2,000 clients at once: all answered in, s | p99 ms |"
-echo "|---|---|---|"
+echo "| --backlog | 2,000 clients at once: all answered in, s | p99 ms | runs with a failed check |"
+echo "|---|---|---|---|"
 for backlog in 128 1024 4096; do
-    seconds=""; tails=""
+    seconds=""; tails=""; failed=0
     for run in $(seq "$RUNS"); do
         start_server counter_server --backlog "$backlog"
-        out=$("$bin/swarm" counter --port "$PORT" --clients 2000 --concurrency 2000)
+        # A burst can overflow a small backlog badly enough that a client is
+        # never answered: that is a result here, not an error of the script.
+        out=$("$bin/swarm" counter --port "$PORT" --clients 2000 --concurrency 2000) || failed=$((failed + 1))
         stop_server
-        echo "$out" | grep -q 'result: all checks passed' || { echo "$out" >&2; exit 1; }
         seconds+="$(echo "$out" | awk '/throughput/ {print $6}') "
         tails+="$(echo "$out" | awk '/latency/ {print $9}') "
     done
-    echo "| $backlog | $(echo "$seconds" | tr ' ' '\n' | grep . | stats) | $(echo "$tails" | tr ' ' '\n' | grep . | stats) |"
+    echo "| $backlog | $(echo "$seconds" | tr ' ' '\n' | grep . | stats) | $(echo "$tails" | tr ' ' '\n' | grep . | stats) | $failed of $RUNS |"
 done
 
 start_server echo_server --max-clients 10000

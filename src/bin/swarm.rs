@@ -138,7 +138,6 @@ fn main() -> ExitCode {
     }
 }
 
-// ANCHOR: run_load
 /// The load test: --clients clients, --concurrency at a time.
 fn run_load(args: &Args, address: SocketAddr) -> bool {
     let concurrency = args.concurrency.clamp(1, args.clients.max(1));
@@ -212,7 +211,6 @@ fn run_load(args: &Args, address: SocketAddr) -> bool {
         cpu.map(|(before, after)| after.saturating_sub(before)),
     )
 }
-// ANCHOR_END: run_load
 
 /// One client, start to finish.
 fn run_client(
@@ -269,6 +267,7 @@ fn counter_client(address: SocketAddr, outcome: &mut Outcome) -> Result<(), Prob
     Ok(())
 }
 
+// ANCHOR: session_client
 /// Lessons 2 and 3: a session of `messages` lines, sent `window` at a time
 /// before reading their answers. Each answer must be this client's own, in
 /// order: the line itself (echo), or `Processed: ` and the line (queue).
@@ -322,6 +321,7 @@ fn session_client(
     }
     say_goodbye(&stream, &mut lines, goodbye.as_deref())
 }
+// ANCHOR_END: session_client
 
 /// Reads one line from the server, without its line ending.
 fn read_reply(lines: &mut BufReader<&TcpStream>) -> Result<String, Problem> {
