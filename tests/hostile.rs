@@ -62,6 +62,15 @@ impl Kind {
         stream
     }
 
+    /// The part of the server's log line that says a client has left.
+    fn disconnect_log(self) -> &'static str {
+        match self {
+            Kind::Counter => "disconnected.",
+            Kind::Echo => "[Client disconnected]",
+            Kind::Queue => "disconnected (",
+        }
+    }
+
     /// What a line server answers to `line`.
     fn reply_to(self, line: &str) -> String {
         match self {
@@ -372,14 +381,7 @@ fn two_hundred_resets_at_once(kind: Kind) {
         let stream = connect(address);
         reset(stream);
     });
-    server.wait_for_count(
-        match kind {
-            Kind::Counter => "disconnected.",
-            Kind::Echo => "[Client disconnected]",
-            Kind::Queue => "disconnected (",
-        },
-        200,
-    );
+    server.wait_for_count(kind.disconnect_log(), 200);
     kind.assert_still_serves(&server);
     assert!(!server.stderr().contains("panicked"), "{}", server.output());
 }
@@ -397,14 +399,7 @@ fn a_reset_in_the_middle_of_a_message(kind: Kind) {
         stream.write_all(b"half a mess").unwrap();
         reset(stream);
     }
-    server.wait_for_count(
-        match kind {
-            Kind::Counter => "disconnected.",
-            Kind::Echo => "[Client disconnected]",
-            Kind::Queue => "disconnected (",
-        },
-        20,
-    );
+    server.wait_for_count(kind.disconnect_log(), 20);
     kind.assert_still_serves(&server);
 }
 

@@ -100,6 +100,22 @@ struct Outcome {
     problem: Option<Problem>,
 }
 
+impl Outcome {
+    fn unanswered(&self) -> Option<&String> {
+        match &self.problem {
+            Some(Problem::Unanswered(why)) => Some(why),
+            _ => None,
+        }
+    }
+
+    fn wrong(&self) -> Option<&String> {
+        match &self.problem {
+            Some(Problem::Wrong(why)) => Some(why),
+            _ => None,
+        }
+    }
+}
+
 /// The two ways a client can fail, counted apart.
 enum Problem {
     /// No answer, or not all of it: refused, reset, timed out.
@@ -382,20 +398,8 @@ fn report(
         }
     };
     say!("checks");
-    let unanswered: Vec<&String> = outcomes
-        .iter()
-        .filter_map(|o| match &o.problem {
-            Some(Problem::Unanswered(why)) => Some(why),
-            _ => None,
-        })
-        .collect();
-    let wrong: Vec<&String> = outcomes
-        .iter()
-        .filter_map(|o| match &o.problem {
-            Some(Problem::Wrong(why)) => Some(why),
-            _ => None,
-        })
-        .collect();
+    let unanswered: Vec<&String> = outcomes.iter().filter_map(Outcome::unanswered).collect();
+    let wrong: Vec<&String> = outcomes.iter().filter_map(Outcome::wrong).collect();
     let answered = outcomes.len() - unanswered.len();
     check(
         unanswered.is_empty() && outcomes.len() == args.clients,
