@@ -390,11 +390,12 @@ fn transcripts_are_what_the_programs_print() {
         let lines: Vec<&str> = text.lines().collect();
         for block in marked_blocks(&text, "output") {
             let (start, end) = block.body;
-            // Lines a terminal adds, not the program: the prompt's command, ^C and ^D.
+            // What the terminal adds, not the program: the prompt's command
+            // lines, and the `^C` it echoes in front of the next output.
             let shown: Vec<&str> = lines[start..end]
                 .iter()
-                .copied()
-                .filter(|l| !l.starts_with("$ ") && !matches!(*l, "^C" | "^D"))
+                .filter(|l| !l.starts_with("$ "))
+                .map(|l| l.strip_prefix("^C").unwrap_or(l))
                 .collect();
             let shown = mask(&(shown.join("\n") + "\n"));
             let actual = mask(&run_scenario(&block.target));

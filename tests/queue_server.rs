@@ -361,6 +361,49 @@ fn the_interactive_client_prints_pushed_messages() {
     assert!(status.success());
 }
 
+/// A client still typing as fast as it can when the server stops: it prints
+/// every reply, in order, with the shutdown line last, and says the server
+/// closed the connection, whichever of its threads notices first (a send that
+/// fails with `Broken pipe` must not end it before the last replies are shown).
+#[test]
+fn the_interactive_client_typing_through_shutdown_prints_every_reply() {
+    let mut server = ServerProcess::start(QUEUE_SERVER, &[]);
+    let mut typist = ClientProcess::start(&["queue", "--port", &server.port.to_string()]);
+    assert!(typist.next_line().starts_with("Welcome, Client 1!"));
+    let mut stdin = typist.take_stdin();
+    // Types until the client exits and its stdin breaks.
+    let typing = thread::spawn(move || {
+        for n in 0.. {
+            if writeln!(stdin, "message {n}").is_err() {
+                break;
+            }
+        }
+    });
+    let mut replies = Vec::new();
+    while replies.len() < 1000 {
+        replies.push(typist.next_line());
+    }
+    server.signal(Signal::SIGINT);
+    assert!(server.wait_for_exit(Duration::from_secs(2)).success());
+    let (rest, status, stderr) = typist.wait_with_stderr();
+    typing.join().unwrap();
+    replies.extend(rest);
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        stderr
+            .trim_end()
+            .ends_with("the server closed the connection"),
+        "{stderr}"
+    );
+    assert_eq!(
+        replies.pop().as_deref(),
+        Some("Server is shutting down. Goodbye!")
+    );
+    for (n, reply) in replies.iter().enumerate() {
+        assert_eq!(reply, &format!("Processed: message {n}"));
+    }
+}
+
 /// When the server shuts down, the interactive client says so and exits, even mid-typing.
 #[test]
 fn the_interactive_client_exits_when_the_server_stops() {

@@ -181,9 +181,12 @@ fn hold_session(stream: TcpStream, messages: Vec<String>) -> io::Result<()> {
     }
 
     let mut said_goodbye = false;
+    // Set when a send finds the connection closed: the server has gone, but
+    // the reader may not have printed all it sent before going.
+    let mut server_gone = false;
     loop {
         // Once we have said goodbye, the server has REPLY_TIMEOUT to close.
-        let event = if said_goodbye {
+        let event = if said_goodbye || server_gone {
             next_event.recv_timeout(REPLY_TIMEOUT).map_err(|_| {
                 io::Error::other("the server did not close the session after !DISCONNECT")
             })?
@@ -191,17 +194,19 @@ fn hold_session(stream: TcpStream, messages: Vec<String>) -> io::Result<()> {
             next_event.recv().map_err(io::Error::other)?
         };
         match event {
+            // Nowhere to send it; wait for the reader to finish instead.
+            Event::Typed(_) | Event::EndOfInput if server_gone => {}
             Event::Typed(line) => {
                 // Typing the goodbye yourself counts as saying it.
                 said_goodbye |=
                     line.strip_suffix(b"\r").unwrap_or(&line) == DISCONNECT_MSG.as_bytes();
-                send_line(&stream, line)?;
+                server_gone = !send_unless_closed(&stream, line)?;
             }
             Event::EndOfInput => {
                 said_goodbye = true;
-                send_line(&stream, DISCONNECT_MSG)?;
+                server_gone = !send_unless_closed(&stream, DISCONNECT_MSG)?;
             }
-            Event::ServerClosed(Ok(())) if said_goodbye => return Ok(()),
+            Event::ServerClosed(Ok(())) if said_goodbye && !server_gone => return Ok(()),
             Event::ServerClosed(Ok(())) => {
                 return Err(io::Error::other("the server closed the connection"));
             }
@@ -210,6 +215,27 @@ fn hold_session(stream: TcpStream, messages: Vec<String>) -> io::Result<()> {
     }
 }
 // ANCHOR_END: hold_session
+
+/// Sends one line; `Ok(false)` if the server has already closed the connection.
+///
+/// Returning the error at once would end the program while the reader may
+/// still hold the server's last replies (its shutdown line, say) unprinted.
+fn send_unless_closed(stream: &TcpStream, line: impl AsRef<[u8]>) -> io::Result<bool> {
+    match send_line(stream, line) {
+        Ok(()) => Ok(true),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
 
 /// Prints every line from the server until it closes the connection.
 fn print_lines(stream: TcpStream) -> io::Result<()> {

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use threaded_servers::cli::Protocol;
-use threaded_servers::framing::{DISCONNECT_MSG, send_line};
+use threaded_servers::framing::{DISCONNECT_MSG, is_timeout, send_line};
 use threaded_servers::server::raise_open_file_limit;
 use threaded_servers::{say, warn};
 
@@ -248,22 +248,36 @@ fn run_client(
 }
 
 fn open(address: SocketAddr) -> Result<TcpStream, Problem> {
-    let unanswered = |e: io::Error| Problem::Unanswered(format!("connect: {e}"));
-    let stream = TcpStream::connect_timeout(&address, TIMEOUT).map_err(unanswered)?;
-    stream.set_read_timeout(Some(TIMEOUT)).map_err(unanswered)?;
+    let connect_failed = |e| unanswered("connect", e);
+    let stream = TcpStream::connect_timeout(&address, TIMEOUT).map_err(connect_failed)?;
+    stream
+        .set_read_timeout(Some(TIMEOUT))
+        .map_err(connect_failed)?;
     stream
         .set_write_timeout(Some(TIMEOUT))
-        .map_err(unanswered)?;
+        .map_err(connect_failed)?;
     // Each line is a whole request: send it now rather than wait to fill a packet.
-    stream.set_nodelay(true).map_err(unanswered)?;
+    stream.set_nodelay(true).map_err(connect_failed)?;
     Ok(stream)
+}
+
+/// A client left without its answer: what it was doing, and why.
+fn unanswered(what: &str, error: io::Error) -> Problem {
+    if is_timeout(&error) {
+        // A timed-out read says only "Resource temporarily unavailable".
+        let seconds = TIMEOUT.as_secs();
+        Problem::Unanswered(format!(
+            "{what}: nothing from the server within {seconds} s"
+        ))
+    } else {
+        Problem::Unanswered(format!("{what}: {error}"))
+    }
 }
 
 /// Lesson 1: connect, send, read the greeting until the server closes.
 fn counter_client(address: SocketAddr, outcome: &mut Outcome) -> Result<(), Problem> {
     let started = Instant::now();
     let mut stream = open(address)?;
-    let unanswered = |what: &str, e: io::Error| Problem::Unanswered(format!("{what}: {e}"));
     stream
         .write_all(b"Hello, Server!")
         .map_err(|e| unanswered("send", e))?;
@@ -322,7 +336,7 @@ fn session_client(
         let asked = Instant::now();
         (&stream)
             .write_all(&bytes)
-            .map_err(|e| Problem::Unanswered(format!("send: {e}")))?;
+            .map_err(|e| unanswered("send", e))?;
         for line in batch {
             let reply = read_reply(&mut lines)?;
             outcome.latencies.push(asked.elapsed());
@@ -347,7 +361,7 @@ fn read_reply(lines: &mut BufReader<&TcpStream>) -> Result<String, Problem> {
             "the server closed the connection".into(),
         )),
         Ok(_) => Ok(reply.trim_end_matches(['\r', '\n']).to_string()),
-        Err(e) => Err(Problem::Unanswered(format!("reply: {e}"))),
+        Err(e) => Err(unanswered("reply", e)),
     }
 }
 
@@ -357,7 +371,7 @@ fn say_goodbye(
     lines: &mut BufReader<&TcpStream>,
     goodbye: Option<&str>,
 ) -> Result<(), Problem> {
-    send_line(stream, DISCONNECT_MSG).map_err(|e| Problem::Unanswered(format!("send: {e}")))?;
+    send_line(stream, DISCONNECT_MSG).map_err(|e| unanswered("send", e))?;
     if let Some(goodbye) = goodbye {
         let line = read_reply(lines)?;
         if line != goodbye {
@@ -373,7 +387,7 @@ fn say_goodbye(
             "after {DISCONNECT_MSG}: {:?}",
             String::from_utf8_lossy(&rest)
         ))),
-        Err(e) => Err(Problem::Unanswered(format!("after {DISCONNECT_MSG}: {e}"))),
+        Err(e) => Err(unanswered(&format!("after {DISCONNECT_MSG}"), e)),
     }
 }
 
@@ -576,7 +590,7 @@ fn open_idle(protocol: Protocol, address: SocketAddr) -> Result<TcpStream, Probl
     match protocol {
         Protocol::Counter => {}
         Protocol::Echo => {
-            send_line(&stream, "ping").map_err(|e| Problem::Unanswered(format!("send: {e}")))?;
+            send_line(&stream, "ping").map_err(|e| unanswered("send", e))?;
             let echo = read_reply(&mut lines)?;
             if echo != "ping" {
                 return Err(Problem::Wrong(format!("sent \"ping\", got {echo:?}")));

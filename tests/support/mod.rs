@@ -10,7 +10,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
@@ -288,8 +288,19 @@ impl ClientProcess {
         self.wait()
     }
 
+    /// Its stdin, for a test that types from a thread of its own.
+    pub fn take_stdin(&mut self) -> ChildStdin {
+        self.child.stdin.take().expect("stdin still open")
+    }
+
     /// Waits for the client to exit with its input still open.
-    pub fn wait(mut self) -> (Vec<String>, ExitStatus) {
+    pub fn wait(self) -> (Vec<String>, ExitStatus) {
+        let (rest, status, _) = self.wait_with_stderr();
+        (rest, status)
+    }
+
+    /// Like [`wait`](Self::wait), and also returns what the client said on stderr.
+    pub fn wait_with_stderr(mut self) -> (Vec<String>, ExitStatus, String) {
         let deadline = Instant::now() + DEADLINE;
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -303,7 +314,11 @@ impl ClientProcess {
         while let Ok(line) = self.stdout.recv_timeout(DEADLINE) {
             rest.push(line);
         }
-        (rest, status)
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        (rest, status, stderr)
     }
 }
 
