@@ -219,17 +219,10 @@ fn shuts_down_cleanly_on(signal: Signal) {
     let mut idle = server.connect();
     server.wait_for("Client 1 connected");
 
-    let signalled = Instant::now();
     server.signal(signal);
     assert_eq!(read_line(&mut idle), "ERROR: server is shutting down\n");
     assert_end_of_stream(&mut idle);
-    let status = server.wait_for_exit(Duration::from_secs(2));
-    assert!(
-        status.success(),
-        "exit status {status}; {}",
-        server.output()
-    );
-    assert!(signalled.elapsed() < Duration::from_secs(2));
+    server.assert_stops_cleanly_within(Duration::from_secs(2));
     assert!(
         server
             .lines
@@ -275,9 +268,5 @@ fn clients_in_flight_at_shutdown_get_a_whole_answer() {
             "{answer:?}"
         );
     }
-    assert!(
-        server.wait_for_exit(Duration::from_secs(2)).success(),
-        "{}",
-        server.output()
-    );
+    server.assert_stops_cleanly_within(Duration::from_secs(2));
 }

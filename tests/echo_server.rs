@@ -9,6 +9,15 @@ use std::time::{Duration, Instant};
 use assert_cmd::cargo::cargo_bin_cmd;
 use support::*;
 
+/// How many messages the server has logged (`[address] text` lines).
+fn messages_logged(server: &ServerProcess) -> usize {
+    server
+        .lines
+        .iter()
+        .filter(|l| l.starts_with("[127.0.0.1:"))
+        .count()
+}
+
 /// The seed's start-up lines, with the real port.
 #[test]
 fn the_server_prints_the_seeds_start_up_lines() {
@@ -42,12 +51,7 @@ fn several_lines_in_one_write_are_several_echoes() {
     stream.write_all(b"one\ntwo\nthree\n").unwrap();
     assert_eq!(read_lines(&mut stream, 3), ["one\n", "two\n", "three\n"]);
     server.wait_for("] three");
-    let messages = server
-        .lines
-        .iter()
-        .filter(|l| l.starts_with("[127.0.0.1:"))
-        .count();
-    assert_eq!(messages, 3, "{}", server.output());
+    assert_eq!(messages_logged(&server), 3, "{}", server.output());
 }
 
 /// One line written a byte at a time is one message.
@@ -64,12 +68,7 @@ fn one_line_written_a_byte_at_a_time_is_one_echo() {
     stream.write_all(b"next\n").unwrap();
     assert_eq!(read_line(&mut stream), "next\n");
     server.wait_for("] next");
-    let messages = server
-        .lines
-        .iter()
-        .filter(|l| l.starts_with("[127.0.0.1:"))
-        .count();
-    assert_eq!(messages, 2, "{}", server.output());
+    assert_eq!(messages_logged(&server), 2, "{}", server.output());
 }
 
 /// A `\r\n` line comes back as it came, and `!DISCONNECT\r\n` ends the session.
@@ -299,14 +298,11 @@ fn closes_every_session_on(signal: Signal) {
             .unwrap();
         assert_eq!(read_line(stream), format!("session {n}\n"));
     }
-    let signalled = Instant::now();
     server.signal(signal);
     for stream in &mut sessions {
         assert_end_of_stream(stream);
     }
-    let status = server.wait_for_exit(Duration::from_secs(2));
-    assert!(status.success(), "{status}; {}", server.output());
-    assert!(signalled.elapsed() < Duration::from_secs(2));
+    server.assert_stops_cleanly_within(Duration::from_secs(2));
     assert!(
         server
             .lines

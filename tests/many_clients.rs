@@ -3,25 +3,28 @@
 mod support;
 
 use std::io::Write;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin_cmd;
 use predicates::prelude::*;
 use support::*;
 
-/// Runs swarm against `server` with `args`; returns its output (not yet asserted).
-fn swarm(protocol: &str, server: &ServerProcess, args: &[&str]) -> Output {
-    cargo_bin_cmd!("swarm")
-        .args([protocol, "--port", &server.port.to_string()])
+/// Runs swarm against `server` with `args`; returns its exit code and what it
+/// printed, for the test to assert.
+fn swarm(protocol: &str, server: &ServerProcess, args: &[&str]) -> (Option<i32>, String) {
+    swarm_at(protocol, server.port, args)
+}
+
+/// Runs swarm against whatever listens on `port`.
+fn swarm_at(protocol: &str, port: u16, args: &[&str]) -> (Option<i32>, String) {
+    let output = cargo_bin_cmd!("swarm")
+        .args([protocol, "--port", &port.to_string()])
         .args(args)
         .timeout(Duration::from_secs(60))
         .output()
-        .expect("run swarm")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
+        .expect("run swarm");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    (output.status.code(), text)
 }
 
 /// Asserts that swarm printed the check `what` with this verdict and detail.
@@ -38,13 +41,12 @@ fn assert_check(text: &str, verdict: &str, what: &str, detail: &str) {
 #[test]
 fn swarm_checks_counter_ids_on_a_fresh_server() {
     let server = ServerProcess::start(COUNTER_SERVER, &[]);
-    let output = swarm(
+    let (code, text) = swarm(
         "counter",
         &server,
         &["--clients", "500", "--concurrency", "25"],
     );
-    let text = stdout(&output);
-    assert!(output.status.success(), "{text}");
+    assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("ids 1..=500: 0 duplicates, 0 gaps"), "{text}");
     assert!(text.contains("result: all checks passed"), "{text}");
     assert!(
@@ -57,13 +59,12 @@ fn swarm_checks_counter_ids_on_a_fresh_server() {
 #[test]
 fn swarm_fails_against_the_racy_counter() {
     let server = ServerProcess::start(COUNTER_SERVER, &["--demo-race"]);
-    let output = swarm(
+    let (code, text) = swarm(
         "counter",
         &server,
         &["--clients", "300", "--concurrency", "100"],
     );
-    let text = stdout(&output);
-    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert_eq!(code, Some(1), "{text}");
     assert_check(&text, "FAIL", "ids exactly 1..N", "gaps");
     assert!(!text.contains(" 0 duplicates"), "{text}");
     assert!(text.contains("result: FAILED"), "{text}");
@@ -73,13 +74,12 @@ fn swarm_fails_against_the_racy_counter() {
 #[test]
 fn swarm_checks_every_echo() {
     let server = ServerProcess::start(ECHO_SERVER, &[]);
-    let output = swarm(
+    let (code, text) = swarm(
         "echo",
         &server,
         &["--clients", "20", "--concurrency", "20", "--messages", "50"],
     );
-    let text = stdout(&output);
-    assert!(output.status.success(), "{text}");
+    assert_eq!(code, Some(0), "{text}");
     assert_check(
         &text,
         "ok",
@@ -92,13 +92,12 @@ fn swarm_checks_every_echo() {
 #[test]
 fn swarm_checks_every_queue_reply() {
     let server = ServerProcess::start(QUEUE_SERVER, &[]);
-    let output = swarm(
+    let (code, text) = swarm(
         "queue",
         &server,
         &["--clients", "20", "--concurrency", "20", "--messages", "50"],
     );
-    let text = stdout(&output);
-    assert!(output.status.success(), "{text}");
+    assert_eq!(code, Some(0), "{text}");
     assert_check(
         &text,
         "ok",
@@ -112,31 +111,27 @@ fn swarm_checks_every_queue_reply() {
 #[test]
 fn swarm_fails_against_a_server_that_answers_wrongly() {
     let counter = ServerProcess::start(COUNTER_SERVER, &[]);
-    let output = swarm(
+    let (code, text) = swarm(
         "echo",
         &counter,
         &["--clients", "5", "--concurrency", "5", "--messages", "3"],
     );
-    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert_eq!(code, Some(1), "{text}");
     assert_check(
-        &stdout(&output),
+        &text,
         "FAIL",
         "every echo identical, in order",
         "0 of 5 clients",
     );
 
     let queue = ServerProcess::start(QUEUE_SERVER, &[]);
-    let output = swarm(
+    let (code, text) = swarm(
         "echo",
         &queue,
         &["--clients", "5", "--concurrency", "5", "--messages", "3"],
     );
-    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
-    assert!(
-        stdout(&output).contains("got \"Welcome, Client"),
-        "{}",
-        stdout(&output)
-    );
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("got \"Welcome, Client"), "{text}");
 }
 
 /// No server there: swarm says which one to start, and fails.
@@ -164,7 +159,7 @@ fn every_server_serves_a_burst_of_2000_clients() {
         (QUEUE_SERVER, "queue"),
     ] {
         let server = ServerProcess::start(binary, &["--backlog", "4096"]);
-        let output = swarm(
+        let (code, text) = swarm(
             protocol,
             &server,
             &[
@@ -176,14 +171,13 @@ fn every_server_serves_a_burst_of_2000_clients() {
                 "1",
             ],
         );
-        let text = stdout(&output);
         assert_check(&text, "ok", "every client answered", "2000 of 2000");
         // A burst this size can make the kernel hand the server a connection
         // its client has already given up on (SYN cookies under a flood): it
         // costs a counter id, so on the counter server only the answers are
         // checked here, not that the ids have no gap.
         if protocol != "counter" {
-            assert!(output.status.success(), "{protocol}: {text}");
+            assert_eq!(code, Some(0), "{protocol}: {text}");
         } else {
             assert_check(&text, "ok", "every greeting exact", "2000 of 2000 clients");
         }
@@ -194,13 +188,12 @@ fn every_server_serves_a_burst_of_2000_clients() {
 #[test]
 fn the_worker_pool_gives_ids_exactly_1_to_n() {
     let server = ServerProcess::start(COUNTER_SERVER, &["--workers", "4"]);
-    let output = swarm(
+    let (code, text) = swarm(
         "counter",
         &server,
         &["--clients", "500", "--concurrency", "50"],
     );
-    let text = stdout(&output);
-    assert!(output.status.success(), "{text}");
+    assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("ids 1..=500: 0 duplicates, 0 gaps"), "{text}");
 }
 
@@ -272,15 +265,14 @@ fn the_worker_pool_shuts_down_cleanly() {
         read_to_end(&mut waiting),
         "Hello Client 2, server received your message!"
     );
-    let status = server.wait_for_exit(Duration::from_secs(2));
-    assert!(status.success(), "{}", server.output());
+    server.assert_stops_cleanly_within(Duration::from_secs(2));
 }
 
 /// `--idle` holds clients and, given the server's pid, reports its memory per idle client.
 #[test]
 fn swarm_idle_reports_memory_per_client() {
     let server = ServerProcess::start(ECHO_SERVER, &[]);
-    let output = swarm(
+    let (code, text) = swarm(
         "echo",
         &server,
         &[
@@ -291,8 +283,7 @@ fn swarm_idle_reports_memory_per_client() {
             &server.pid().to_string(),
         ],
     );
-    let text = stdout(&output);
-    assert!(output.status.success(), "{text}");
+    assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("connected   200 clients"), "{text}");
     assert!(text.contains("KiB per idle client"), "{text}");
 }
@@ -310,16 +301,6 @@ fn fake_server(serve: fn(std::net::TcpStream, u64)) -> u16 {
         }
     });
     port
-}
-
-fn swarm_at(protocol: &str, port: u16, args: &[&str]) -> (bool, String) {
-    let output = cargo_bin_cmd!("swarm")
-        .args([protocol, "--port", &port.to_string()])
-        .args(args)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .expect("run swarm");
-    (output.status.success(), stdout(&output))
 }
 
 /// Reads one message (what one read gives), as the counter protocol does.
@@ -340,8 +321,8 @@ fn swarm_fails_a_counter_that_counts_from_zero() {
             n - 1
         );
     });
-    let (passed, text) = swarm_at("counter", port, &["--clients", "50", "--concurrency", "1"]);
-    assert!(!passed, "{text}");
+    let (code, text) = swarm_at("counter", port, &["--clients", "50", "--concurrency", "1"]);
+    assert_eq!(code, Some(1), "{text}");
     assert_check(
         &text,
         "FAIL",
@@ -357,8 +338,8 @@ fn swarm_fails_a_counter_with_the_wrong_greeting() {
         read_message(&mut stream);
         let _ = write!(stream, "Hello Client {n}, nope");
     });
-    let (passed, text) = swarm_at("counter", port, &["--clients", "20", "--concurrency", "1"]);
-    assert!(!passed, "{text}");
+    let (code, text) = swarm_at("counter", port, &["--clients", "20", "--concurrency", "1"]);
+    assert_eq!(code, Some(1), "{text}");
     assert_check(&text, "FAIL", "every greeting exact", "0 of 20 clients");
 }
 
@@ -372,12 +353,12 @@ fn swarm_fails_an_echo_server_that_reorders() {
             let _ = write!(&stream, "{second}\n{first}\n");
         }
     });
-    let (passed, text) = swarm_at(
+    let (code, text) = swarm_at(
         "echo",
         port,
         &["--clients", "4", "--concurrency", "4", "--messages", "10"],
     );
-    assert!(!passed, "{text}");
+    assert_eq!(code, Some(1), "{text}");
     assert_check(
         &text,
         "FAIL",
@@ -400,11 +381,11 @@ fn swarm_fails_a_queue_server_that_reuses_ids() {
             let _ = writeln!(&stream, "Processed: {line}");
         }
     });
-    let (passed, text) = swarm_at(
+    let (code, text) = swarm_at(
         "queue",
         port,
         &["--clients", "5", "--concurrency", "5", "--messages", "3"],
     );
-    assert!(!passed, "{text}");
+    assert_eq!(code, Some(1), "{text}");
     assert_check(&text, "FAIL", "every client its own id", "4 duplicates");
 }

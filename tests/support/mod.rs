@@ -37,6 +37,8 @@ pub struct ServerProcess {
     stderr: Arc<Mutex<String>>,
     /// Reads stderr until the server exits; joined then, so none is missed.
     stderr_reader: Option<thread::JoinHandle<()>>,
+    /// When the last signal was sent: how fast the server stops is measured from it.
+    signalled: Option<Instant>,
 }
 
 impl ServerProcess {
@@ -74,6 +76,7 @@ impl ServerProcess {
             lines: Vec::new(),
             stderr,
             stderr_reader: Some(stderr_reader),
+            signalled: None,
         };
         let listening = server.wait_for_line(|line| line.contains("listening on port"));
         server.port = parse_port(&listening)
@@ -135,9 +138,20 @@ impl ServerProcess {
     }
 
     /// Sends a signal (SIGINT is what Ctrl-C sends).
-    pub fn signal(&self, signal: Signal) {
+    pub fn signal(&mut self, signal: Signal) {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         nix::sys::signal::kill(pid, signal).expect("cannot signal the server");
+        self.signalled = Some(Instant::now());
+    }
+
+    /// Waits for the exit the last signal asked for: status 0, within `limit`
+    /// of the signal.
+    pub fn assert_stops_cleanly_within(&mut self, limit: Duration) {
+        let signalled = self.signalled.expect("no signal was sent");
+        let status = self.wait_for_exit(limit);
+        assert!(status.success(), "exit status {status}; {}", self.output());
+        let took = signalled.elapsed();
+        assert!(took < limit, "took {took:?} to stop; {}", self.output());
     }
 
     /// Waits for the process to exit, then collects the rest of its stdout.
