@@ -1,46 +1,19 @@
 //! The command-line arguments every server shares.
 //!
 //! Each server flattens [`ServerArgs`] into its own arguments, so `--host`,
-//! `--port` and the limits mean the same thing on all three. Where a flag is
-//! left out, the server uses its lesson's `ADDR`, the address the seed hard-codes.
+//! `--port`, `--quiet` and the limits mean the same thing on all three. Where
+//! a flag is left out, the server uses its lesson's `ADDR`, the address the
+//! original tutorial hard-codes.
 
+use std::fmt;
 use std::time::Duration;
 
-use clap::{Args, Subcommand};
+use clap::Args;
 
-/// The three lesson servers: how `client` and `swarm` name them, and the
-/// port each listens on unless told otherwise (the seed's).
-#[derive(Subcommand, Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Protocol {
-    /// Lesson 1's counter_server: one message, one greeting.
-    Counter,
-    /// Lesson 2's echo_server: a session of lines, each echoed.
-    Echo,
-    /// Lesson 3's queue_server: a session; the server may push lines at any time.
-    Queue,
-}
+use crate::limits;
 
-impl Protocol {
-    /// The binary that serves this protocol.
-    pub const fn server_name(self) -> &'static str {
-        match self {
-            Protocol::Counter => "counter_server",
-            Protocol::Echo => "echo_server",
-            Protocol::Queue => "queue_server",
-        }
-    }
-
-    /// The seed's port for this server.
-    pub const fn default_port(self) -> u16 {
-        match self {
-            Protocol::Counter => 65434,
-            Protocol::Echo => 56011,
-            Protocol::Queue => 65432,
-        }
-    }
-}
-
-/// Where a server listens, and the limits that keep one client from hurting the others.
+/// Where a server listens, how much it says, and the limits that keep one
+/// client from hurting the others.
 #[derive(Args, Clone, Debug)]
 pub struct ServerArgs {
     /// Address to listen on [default: 127.0.0.1, this machine only]. 0.0.0.0 is every network interface.
@@ -51,6 +24,10 @@ pub struct ServerArgs {
     /// choose a free one; the listening line shows the port actually used.
     #[arg(long)]
     pub port: Option<u16>,
+
+    /// Print no line per client or message; start-up, shutdown and errors still show.
+    #[arg(long, short)]
+    pub quiet: bool,
 
     #[command(flatten)]
     pub limits: Limits,
@@ -76,32 +53,51 @@ pub struct Limits {
     pub max_clients: Option<u32>,
 
     /// Close a client that has not completed a message for this many seconds (0: never).
-    #[arg(long = "idle-timeout", value_name = "SECONDS", default_value = "300", value_parser = parse_seconds)]
-    pub idle_seconds: Duration,
+    #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = Timeout::parse)]
+    pub idle_timeout: Timeout,
 
     /// Give up on a client that has not taken a reply for this many seconds (0: never).
-    #[arg(long = "write-timeout", value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
-    pub write_seconds: Duration,
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = Timeout::parse)]
+    pub write_timeout: Timeout,
 
-    /// How many connections the kernel may hold waiting for `accept()`.
-    /// Past it, new clients wait (and retry) in silence. Capped by net.core.somaxconn.
-    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(i32).range(1..))]
+    /// How many connections the kernel may hold waiting for `accept()`; past
+    /// it, new clients wait (and retry) in silence. The default is the
+    /// kernel's own cap (net.core.somaxconn), which no larger value can pass.
+    #[arg(long, default_value_t = limits::listen_backlog(), value_parser = clap::value_parser!(i32).range(1..))]
     pub backlog: i32,
 }
 
-impl Limits {
-    /// The idle timeout, or `None` when it is switched off.
-    pub fn idle_timeout(&self) -> Option<Duration> {
-        Some(self.idle_seconds).filter(|timeout| !timeout.is_zero())
+/// A time limit given in seconds on the command line, where `0` means none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeout(Option<Duration>);
+
+impl Timeout {
+    /// No limit.
+    pub const NONE: Timeout = Timeout(None);
+
+    /// The limit, or `None` if there is none. (`None` is also what std's
+    /// `set_read_timeout` takes for "wait for ever"; a zero would be an error.)
+    pub fn duration(self) -> Option<Duration> {
+        self.0
     }
 
-    /// The write timeout, or `None` when it is switched off.
-    pub fn write_timeout(&self) -> Option<Duration> {
-        Some(self.write_seconds).filter(|timeout| !timeout.is_zero())
+    /// Parses a number of seconds such as `30` or `0.5`; `0` is no limit.
+    pub fn parse(text: &str) -> Result<Timeout, String> {
+        let duration = parse_seconds(text)?;
+        Ok(Timeout(Some(duration).filter(|d| !d.is_zero())))
     }
 }
 
-/// Parses a number of seconds such as `30` or `0.5`.
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(duration) => write!(f, "{} s", duration.as_secs_f64()),
+            None => f.write_str("none"),
+        }
+    }
+}
+
+/// Parses a number of seconds such as `30` or `0.5` into a `Duration`.
 pub fn parse_seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text
         .parse()
@@ -114,18 +110,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seconds_may_be_fractional_and_zero_means_off() {
+    fn seconds_may_be_fractional_and_zero_means_no_limit() {
         assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_seconds("30"), Ok(Duration::from_secs(30)));
         assert!(parse_seconds("-1").is_err());
         assert!(parse_seconds("soon").is_err());
-        let limits = Limits {
-            max_clients: None,
-            idle_seconds: Duration::ZERO,
-            write_seconds: Duration::from_secs(1),
-            backlog: 1,
-        };
-        assert_eq!(limits.idle_timeout(), None);
-        assert_eq!(limits.write_timeout(), Some(Duration::from_secs(1)));
+        assert!(parse_seconds("inf").is_err());
+        assert_eq!(Timeout::parse("0"), Ok(Timeout::NONE));
+        assert_eq!(
+            Timeout::parse("2").map(Timeout::duration),
+            Ok(Some(Duration::from_secs(2)))
+        );
     }
 }

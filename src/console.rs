@@ -11,7 +11,7 @@
 //! every client. It is lesson 3's rule again: never hold a lock across I/O
 //! that can block.
 //!
-//! So in a server one thread, the printer, owns stdout ([`start_printer`]).
+//! So in a server one thread, the printer, owns stdout (see [`Console`]).
 //! Every other thread hands it finished lines through a bounded channel and
 //! carries on. One writer means lines never interleave, which was the print
 //! lock's whole job, and the channel keeps them in the order they were sent.
@@ -26,8 +26,9 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Write};
+use std::process::ExitCode;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -45,8 +46,10 @@ enum ToPrinter {
     Flush(mpsc::Sender<()>),
 }
 
-/// The way to the printer thread, once [`start_printer`] has started it.
+/// The way to the printer thread, once [`Console::start`] has started it.
 static PRINTER: OnceLock<SyncSender<ToPrinter>> = OnceLock::new();
+/// `--quiet`: leave out the lines [`say!`] prints.
+static QUIET: AtomicBool = AtomicBool::new(false);
 /// Lines dropped because the printer was too far behind.
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 /// Bytes of lines waiting for the printer.
@@ -55,7 +58,7 @@ static WAITING_BYTES: AtomicUsize = AtomicUsize::new(0);
 // ANCHOR: printer
 /// Prints one line to stdout. Never panics, and in a server never waits:
 /// the line goes to the printer thread, or is dropped if it is far behind.
-/// (Before [`start_printer`], as in `client` and `swarm`, it writes directly.)
+/// (Without a [`Console`], as in `client` and `swarm`, it writes directly.)
 pub fn print_line(line: fmt::Arguments<'_>) {
     match PRINTER.get() {
         Some(printer) => {
@@ -109,24 +112,45 @@ fn write_line(line: &str) {
 }
 // ANCHOR_END: printer
 
-/// Starts the printer thread; from then on [`print_line`] never waits.
-/// Called once by a server at start-up.
-pub fn start_printer() -> io::Result<()> {
-    if PRINTER.get().is_some() {
-        return Ok(());
+/// How long a server waits on its way out for the console to catch up.
+const CONSOLE_FLUSH: Duration = Duration::from_millis(200);
+
+/// The console of a server: while it lives, [`say!`] and [`announce!`] hand
+/// their lines to the printer thread and never wait. Dropping it gives the
+/// printer a moment to write the last lines, which would otherwise die with
+/// the process. Start it first thing in `main`, so it is dropped last.
+pub struct Console {
+    _private: (),
+}
+
+impl Console {
+    /// Starts the printer thread. With `quiet`, [`say!`] lines (one per
+    /// client or message) are left out; [`announce!`] lines and errors stay.
+    pub fn start(quiet: bool) -> io::Result<Console> {
+        QUIET.store(quiet, Ordering::Relaxed);
+        if PRINTER.get().is_none() {
+            let (printer, lines) = mpsc::sync_channel(CONSOLE_BACKLOG);
+            thread::Builder::new()
+                .name("printer".into())
+                .spawn(move || print_lines(lines))
+                .map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot start the console printer: {e}"))
+                })?;
+            let _ = PRINTER.set(printer);
+        }
+        Ok(Console { _private: () })
     }
-    let (printer, lines) = mpsc::sync_channel(CONSOLE_BACKLOG);
-    thread::Builder::new()
-        .name("printer".into())
-        .spawn(move || print_lines(lines))?;
-    let _ = PRINTER.set(printer);
-    Ok(())
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        flush(CONSOLE_FLUSH);
+    }
 }
 
 /// Waits, at most `timeout`, until the printer has written every line sent
-/// so far. A server calls it on its way out, so its last lines are not lost
-/// with the process; the timeout keeps a stalled console from holding it.
-pub fn flush(timeout: Duration) {
+/// so far. The timeout keeps a stalled console from holding the server.
+fn flush(timeout: Duration) {
     let Some(printer) = PRINTER.get() else {
         return;
     };
@@ -155,12 +179,30 @@ pub fn print_error_line(line: fmt::Arguments<'_>) {
     let _ = io::stderr().lock().write_all(line.as_bytes());
 }
 
-/// `println!` without the panic, and without waiting in a server. See [`print_line`].
+/// A line about one client or one message: `println!` without the panic,
+/// and without waiting in a server (see [`print_line`]). `--quiet` leaves it out.
 #[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => {
+        if !$crate::console::is_quiet() {
+            $crate::console::print_line(format_args!($($arg)*))
+        }
+    };
+}
+
+/// A line about the server itself (listening, shutting down, stopped): like
+/// [`say!`], but printed even with `--quiet`. Scripts and tests read the port
+/// from the listening line.
+#[macro_export]
+macro_rules! announce {
+    ($($arg:tt)*) => {
         $crate::console::print_line(format_args!($($arg)*))
     };
+}
+
+/// True with `--quiet`.
+pub fn is_quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
 }
 
 /// `eprintln!` without the panic, for the operator. See [`print_error_line`].
@@ -169,6 +211,18 @@ macro_rules! warn {
     ($($arg:tt)*) => {
         $crate::console::print_error_line(format_args!($($arg)*))
     };
+}
+
+/// The exit status of a program whose work ended with `outcome`: success,
+/// or failure after one line on stderr naming the program and the cause.
+pub fn exit_code(program: &str, outcome: io::Result<()>) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            print_error_line(format_args!("{program}: {e}"));
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Makes text a client sent safe to print on the operator's console.

@@ -1,36 +1,28 @@
 //! Line framing: turning a byte stream into messages, with a bound.
 //!
 //! TCP delivers bytes, not messages. One `read()` may return half a message,
-//! or three of them run together; the seeds' `recv(SIZE)` treats whatever
-//! one call returns as one message and so depends on luck. Here a message is
-//! one line of UTF-8 text ending in `\n` (`\r\n` is accepted too), of at most
-//! [`SIZE`] bytes, read through one buffered reader per connection.
+//! or three of them run together; the original tutorials' `recv(SIZE)`
+//! treats whatever one call returns as one message and so depends on luck.
+//! Here a message is one line of UTF-8 text ending in `\n` (`\r\n` is
+//! accepted too), of at most [`SIZE`] bytes, read through one
+//! [`LineReader`] per connection.
 //!
 //! The bound matters: a reader that "reads until newline" into a growing
 //! `String` lets one client that never sends a newline make the server
-//! allocate until it dies. [`LineReader`] keeps at most `SIZE` bytes of a
+//! allocate until it dies. A `LineReader` keeps at most `SIZE` bytes of a
 //! line; the rest of an over-long line is read and dropped.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
+use std::mem;
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The most bytes in one message, not counting its line ending: the seeds' `SIZE = 1024`.
+/// The most bytes in one message, not counting its line ending: the originals' `SIZE = 1024`.
 pub const SIZE: usize = 1024;
 
-/// The line that ends a session: seed 002's `DISCONNECT_MSG`.
-pub const DISCONNECT_MSG: &str = "!DISCONNECT";
-
-// What a client is told, in one line, when what it sent cannot be accepted.
-/// A message that is not UTF-8 text.
-pub const NOT_UTF8: &str = "ERROR: message is not valid UTF-8";
-/// A message over [`SIZE`] bytes.
-pub const TOO_LONG: &str = "ERROR: message longer than 1024 bytes";
-/// The stream ended in the middle of a line.
-pub const INCOMPLETE: &str = "ERROR: the last line had no newline; it was dropped";
-/// Nothing complete arrived within `--idle-timeout`; the server closes the connection.
-pub const IDLE_TIMEOUT: &str = "ERROR: idle timeout, closing the connection";
+/// How much of an over-long line is kept, to quote it if the line never ends.
+const KEPT_OF_LONG_LINE: usize = 64;
 
 /// What [`LineReader::next_message`] found.
 #[derive(Debug, PartialEq, Eq)]
@@ -44,8 +36,9 @@ pub enum Received {
     /// End of stream in the middle of a line. The bytes after the last `\n`
     /// are not a message (perhaps the rest was never sent), so they are dropped.
     Incomplete,
-    /// No complete line arrived within the idle timeout.
-    IdleTimeout,
+    /// No complete line arrived within the idle timeout. `unfinished` is the
+    /// start of a line that had begun to arrive (empty if none had).
+    IdleTimeout { unfinished: Vec<u8> },
     /// End of stream: the client closed its side (or the server ended all reads at shutdown).
     End,
 }
@@ -101,93 +94,24 @@ pub fn send_line(mut stream: &TcpStream, line: impl AsRef<[u8]>) -> io::Result<(
     stream.write_all(&bytes)
 }
 
-/// Reads one client's lines, bounded in size and in time.
+/// Sends what the kernel will take right now, without waiting: how much it
+/// took, or `WouldBlock` if the socket's send buffer is full.
 ///
-/// Keep one `LineReader` for the whole connection: its buffer may already
-/// hold the start of the next line, and a fresh reader would lose it.
-pub struct LineReader {
-    reader: BufReader<DeadlineReader>,
-    idle_timeout: Option<Duration>,
+/// A normal `write` waits while the buffer is full, and a client that never
+/// reads keeps it full for ever. `MSG_DONTWAIT` asks for this one call not
+/// to wait, without making the socket non-blocking for the other threads
+/// that use it.
+#[cfg(unix)]
+pub fn send_now(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    use nix::sys::socket::{MsgFlags, send};
+    use std::os::fd::AsRawFd;
+    Ok(send(stream.as_raw_fd(), bytes, MsgFlags::MSG_DONTWAIT)?)
 }
 
-impl LineReader {
-    /// A reader for `stream`. With an `idle_timeout`, each line must be complete
-    /// within that time of the previous one, however the bytes trickle in.
-    pub fn new(stream: Arc<TcpStream>, idle_timeout: Option<Duration>) -> LineReader {
-        let deadline_reader = DeadlineReader {
-            stream,
-            deadline: None,
-        };
-        LineReader {
-            // SIZE bytes of buffer: a line the size of the largest message
-            // fits in one read, and 10,000 idle clients cost 10 MB, not 80.
-            reader: BufReader::with_capacity(SIZE, deadline_reader),
-            idle_timeout,
-        }
-    }
-
-    // ANCHOR: next_message
-    /// Reads the next message. An `Err` is a broken connection (such as a reset).
-    pub fn next_message(&mut self) -> io::Result<Received> {
-        // No deadline if the timeout is too far away to count to (--idle-timeout 1e19).
-        self.reader.get_mut().deadline = self
-            .idle_timeout
-            .and_then(|timeout| Instant::now().checked_add(timeout));
-        match self.read_bounded_line() {
-            Err(e) if is_timeout(&e) => Ok(Received::IdleTimeout),
-            other => other,
-        }
-    }
-
-    fn read_bounded_line(&mut self) -> io::Result<Received> {
-        // Room for SIZE bytes of text and a "\r\n"; never more.
-        let limit = SIZE + 2;
-        let mut bytes = Vec::new();
-        (&mut self.reader)
-            .take(limit as u64)
-            .read_until(b'\n', &mut bytes)?;
-        if bytes.is_empty() {
-            return Ok(Received::End);
-        }
-        if !bytes.ends_with(b"\n") {
-            if bytes.len() < limit {
-                return Ok(Received::Incomplete); // The stream ended first.
-            }
-            self.skip_rest_of_line()?;
-            return Ok(Received::TooLong);
-        }
-        let (text, ending) = strip_line_ending(&bytes);
-        if text.len() > SIZE {
-            return Ok(Received::TooLong);
-        }
-        let text_len = text.len();
-        bytes.truncate(text_len);
-        match String::from_utf8(bytes) {
-            Ok(text) => Ok(Received::Line(Line { text, ending })),
-            Err(_) => Ok(Received::NotUtf8),
-        }
-    }
-    // ANCHOR_END: next_message
-
-    /// Reads and drops bytes up to and including the next `\n` (or end of stream).
-    fn skip_rest_of_line(&mut self) -> io::Result<()> {
-        loop {
-            let available = self.reader.fill_buf()?;
-            if available.is_empty() {
-                return Ok(());
-            }
-            match available.iter().position(|&byte| byte == b'\n') {
-                Some(newline) => {
-                    self.reader.consume(newline + 1);
-                    return Ok(());
-                }
-                None => {
-                    let all = available.len();
-                    self.reader.consume(all);
-                }
-            }
-        }
-    }
+/// Elsewhere, a plain `write`: it waits at most the socket's write timeout.
+#[cfg(not(unix))]
+pub fn send_now(mut stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    stream.write(bytes)
 }
 
 /// True for the error a read timeout gives: `WouldBlock` on Unix, `TimedOut` on Windows.
@@ -198,29 +122,133 @@ pub fn is_timeout(error: &io::Error) -> bool {
     )
 }
 
-// ANCHOR: deadline_reader
-/// A socket reader that fails with `TimedOut` once its deadline has passed.
+/// Reads one client's lines, bounded in size and in time.
 ///
-/// A read timeout alone restarts with every read, so a client that sends one
-/// byte every few seconds would never time out; a deadline does not move.
-struct DeadlineReader {
+/// Keep one `LineReader` for the whole connection: it may already hold the
+/// start of the next line, and a fresh reader would lose it.
+pub struct LineReader {
     stream: Arc<TcpStream>,
-    deadline: Option<Instant>,
+    idle_timeout: Option<Duration>,
+    /// Bytes received and not yet returned: the start of a line still
+    /// arriving, or lines that came in the same read as an earlier one.
+    /// Between messages it is empty and owns no memory, so a client that
+    /// sits idle costs no buffer (reads go through a buffer on the stack).
+    pending: Vec<u8>,
+    /// The read timeout the socket has now, to skip the system call that
+    /// sets it when it is already right.
+    read_timeout: Option<Duration>,
 }
 
-impl Read for DeadlineReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some(deadline) = self.deadline {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::ErrorKind::TimedOut.into());
+impl LineReader {
+    /// A reader for `stream`. With an `idle_timeout`, each line must be
+    /// complete within that time of the server starting to wait for it,
+    /// however the bytes trickle in.
+    pub fn new(stream: Arc<TcpStream>, idle_timeout: Option<Duration>) -> LineReader {
+        LineReader {
+            stream,
+            idle_timeout,
+            pending: Vec::new(),
+            read_timeout: None,
+        }
+    }
+
+    // ANCHOR: next_message
+    /// Reads the next message. An `Err` is a broken connection (such as a reset).
+    pub fn next_message(&mut self) -> io::Result<Received> {
+        // The deadline starts now, as the server starts waiting. None if it
+        // is too far away to count to (--idle-timeout 1e19).
+        let deadline = self
+            .idle_timeout
+            .and_then(|timeout| Instant::now().checked_add(timeout));
+        // Set once the line is known to be too long: from then on its bytes
+        // are read and dropped, up to its newline.
+        let mut too_long = false;
+        let mut chunk = [0u8; SIZE];
+        loop {
+            if !too_long && let Some(newline) = find_newline(&self.pending) {
+                let rest = self.pending.split_off(newline + 1);
+                return Ok(decode(mem::replace(&mut self.pending, rest)));
             }
-            self.stream.set_read_timeout(Some(left))?;
+            // Room for SIZE bytes of text and a "\r\n"; no newline yet in
+            // more than that, and the line is too long whatever comes next.
+            if !too_long && self.pending.len() > SIZE + 1 {
+                too_long = true;
+                self.pending.truncate(KEPT_OF_LONG_LINE);
+            }
+            let n = match self.read_before(deadline, &mut chunk) {
+                Ok(n) => n,
+                Err(e) if is_timeout(&e) => {
+                    let unfinished = mem::take(&mut self.pending);
+                    return Ok(Received::IdleTimeout { unfinished });
+                }
+                Err(e) => return Err(e),
+            };
+            let received = &chunk[..n];
+            if n == 0 {
+                let dropped = mem::take(&mut self.pending);
+                return Ok(match (too_long, dropped.is_empty()) {
+                    (true, _) => Received::TooLong,
+                    (false, true) => Received::End,
+                    (false, false) => Received::Incomplete, // The stream ended first.
+                });
+            }
+            if too_long {
+                if let Some(newline) = find_newline(received) {
+                    self.pending = received[newline + 1..].to_vec();
+                    return Ok(Received::TooLong);
+                }
+            } else {
+                self.pending.extend_from_slice(received);
+            }
+        }
+    }
+    // ANCHOR_END: next_message
+
+    // ANCHOR: read_before
+    /// One read into `buf`, failing with `TimedOut` once `deadline` has passed.
+    ///
+    /// A read timeout alone restarts with every read, so a client that sends
+    /// one byte every few seconds would never time out; a deadline does not
+    /// move. Each read gets the time that is left, except the first of a
+    /// message, which gets the whole timeout: then the socket's timeout is
+    /// usually already right, and no system call is needed to set it.
+    fn read_before(&mut self, deadline: Option<Instant>, buf: &mut [u8]) -> io::Result<usize> {
+        let timeout = match (deadline, self.pending.is_empty()) {
+            (None, _) => None,
+            (Some(_), true) => self.idle_timeout,
+            (Some(deadline), false) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                Some(left)
+            }
+        };
+        if timeout != self.read_timeout {
+            self.stream.set_read_timeout(timeout)?;
+            self.read_timeout = timeout;
         }
         read_once(&self.stream, buf)
     }
+    // ANCHOR_END: read_before
 }
-// ANCHOR_END: deadline_reader
+
+fn find_newline(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&byte| byte == b'\n')
+}
+
+/// A whole line, ending included, as a message.
+fn decode(mut line: Vec<u8>) -> Received {
+    let (text, ending) = strip_line_ending(&line);
+    if text.len() > SIZE {
+        return Received::TooLong;
+    }
+    line.truncate(text.len());
+    match String::from_utf8(line) {
+        Ok(text) => Received::Line(Line { text, ending }),
+        Err(_) => Received::NotUtf8,
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -263,6 +291,8 @@ mod tests {
         input.extend(b"\n");
         input.extend(vec![b'c'; 100_000]);
         input.extend(b"\r\nafter\n");
+        input.extend(vec![b'd'; SIZE + 1]);
+        input.extend(b"\r\n");
         let mut reader = reader_for(&input);
         assert_eq!(
             reader.next_message().unwrap(),
@@ -271,6 +301,8 @@ mod tests {
         assert_eq!(reader.next_message().unwrap(), Received::TooLong);
         assert_eq!(reader.next_message().unwrap(), Received::TooLong);
         assert_eq!(reader.next_message().unwrap(), line("after", "\n"));
+        assert_eq!(reader.next_message().unwrap(), Received::TooLong);
+        assert_eq!(reader.next_message().unwrap(), Received::End);
     }
 
     #[test]
@@ -282,8 +314,19 @@ mod tests {
     }
 
     #[test]
-    fn the_too_long_error_names_the_real_limit() {
-        assert!(TOO_LONG.ends_with(&format!(" {SIZE} bytes")));
+    fn an_idle_timeout_returns_the_unfinished_line() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server_side, _) = listener.accept().unwrap();
+        client.write_all(b"done\nHello, Ser").unwrap();
+        let timeout = Some(Duration::from_millis(200));
+        let mut reader = LineReader::new(Arc::new(server_side), timeout);
+        assert_eq!(reader.next_message().unwrap(), line("done", "\n"));
+        let unfinished = b"Hello, Ser".to_vec();
+        assert_eq!(
+            reader.next_message().unwrap(),
+            Received::IdleTimeout { unfinished }
+        );
     }
 
     #[test]

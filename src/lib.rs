@@ -1,20 +1,28 @@
 //! The library the lesson binaries share.
 //!
 //! Each binary in `src/bin/` is one lesson and reads top to bottom. What
-//! more than one of them needs lives here, once:
+//! more than one of them needs lives here, once, one concern per module:
 //!
 //! | module | what it is for |
 //! |---|---|
-//! | [`cli`] | `--host`, `--port` and the limits every server takes |
+//! | [`cli`] | `--host`, `--port`, `--quiet` and the limits every server takes |
+//! | [`protocol`] | every line a server sends or a client reads, with its parser |
 //! | [`console`] | logging: whole lines, from one printer thread, that never make a client wait or panic |
-//! | [`server`] | listen with a real backlog, accept, admit under `--max-clients`, close without losing the last reply |
-//! | [`shutdown`] | Ctrl-C and SIGTERM, and waking a blocked `accept()` |
+//! | [`server`] | listening with a real backlog, accepting, admitting under `--max-clients`, a thread per client |
+//! | [`connections`] | who is connected; closing a connection without losing the last reply |
+//! | [`shutdown`] | the shutdown flag, waking a blocked `accept()`, Ctrl-C and SIGTERM |
+//! | [`limits`] | what the OS allows: open files, thread stacks, the listen backlog |
 //! | [`framing`] | one line = one message, bounded at [`framing::SIZE`] bytes |
+//! | [`session`] | a line session: the next message, or how the session ended |
 //! | [`pool`] | a fixed pool of worker threads (lesson 4's experiment) |
+//! | [`procfs`] | a process's memory, threads and CPU time, from Linux's `/proc` |
+//!
+//! The compiler checks all of it (`forbid` below): where `std` stops,
+//! the well-kept crates `socket2` and `nix` make the system calls.
 //!
 //! # Why `client_counter` needs a lock
 //!
-//! Seed 001 bumps a plain integer from many threads and adds a lock so that
+//! The counter tutorial bumps a plain integer from many threads and adds a lock so that
 //! two threads cannot read the same value and both write it back plus one.
 //! In Rust the version without the lock is not a bug waiting to happen; it
 //! does not compile. Two threads may not both hold a mutable borrow of
@@ -46,9 +54,16 @@
 //! assert_eq!(client_counter.into_inner().unwrap(), 2);
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod cli;
+pub mod connections;
 pub mod console;
 pub mod framing;
+pub mod limits;
 pub mod pool;
+pub mod procfs;
+pub mod protocol;
 pub mod server;
+pub mod session;
 pub mod shutdown;

@@ -1,32 +1,37 @@
-//! Shutdown wiring: Ctrl-C and SIGTERM stop the accept loop at once.
+//! Shutdown: the flag every thread checks, and how Ctrl-C raises it.
 //!
 //! The hard part is not the flag, it is the main thread: it sits in a
 //! blocking `accept()` and will not look at any flag until the next client
 //! arrives, which may be never. Neither closing the listener from another
 //! thread nor the signal itself wakes it (std retries `accept` on `EINTR`).
-//! So the signal handler does two things: it raises the flag, then it wakes
-//! `accept()`:
+//! So stopping a server is two steps ([`Stopper::stop`]): raise the flag,
+//! then wake `accept()` by connecting to the server, as its next client.
+//! The accept loop checks the flag before it looks at what `accept()`
+//! returned, so that connection is turned away and never counts as a client.
 //!
-//! * on Linux, by shutting down the listening socket's read side, which
-//!   makes a blocked `accept()` return an error at once;
-//! * elsewhere (macOS and Windows refuse that call), by connecting to the
-//!   server itself. The accept loop checks the flag before it looks at what
-//!   `accept()` returned, so this wake-up connection is dropped and never
-//!   counts as a client.
+//! Nothing here touches the process until a binary asks: a test can build a
+//! server, stop it with [`Stopper::stop`] and build another. Only
+//! [`stop_on_signals`], which a binary calls once, installs a signal handler.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown as Direction, SocketAddr, TcpListener};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
-use socket2::SockRef;
+use socket2::{Domain, SockRef, Socket, Type};
+
+/// How long the wake-up connection may take. On loopback it takes
+/// microseconds; longer means the accept queue is full, and then the main
+/// thread is busy accepting anyway and sees the flag on its own.
+const WAKE_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// Whether the server is shutting down, shared by every thread that needs to know.
 #[derive(Debug, Default)]
 pub struct Shutdown {
-    /// `true` once a shutdown signal arrived. A `Mutex` rather than an atomic
-    /// so that [`Shutdown::wait`] can sleep on the `Condvar` beside it.
+    /// `true` once shutdown began. A `Mutex` rather than an atomic so that
+    /// [`Shutdown::stops_within`] can sleep on the `Condvar` beside it.
     stopping: Mutex<bool>,
-    /// Wakes every thread sleeping in [`Shutdown::wait`] when shutdown begins.
+    /// Wakes every thread sleeping in [`Shutdown::stops_within`] when shutdown begins.
     began: Condvar,
 }
 
@@ -36,8 +41,8 @@ impl Shutdown {
         *self.stopping.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Begins shutdown and wakes every thread in [`Shutdown::wait`]. Returns
-    /// false if shutdown had already begun (a second Ctrl-C).
+    /// Begins shutdown and wakes every thread in [`Shutdown::stops_within`].
+    /// Returns false if shutdown had already begun (a second Ctrl-C).
     pub fn begin(&self) -> bool {
         let mut stopping = self.stopping.lock().unwrap_or_else(PoisonError::into_inner);
         let first = !*stopping;
@@ -47,8 +52,8 @@ impl Shutdown {
     }
 
     /// Sleeps for `pause`, or less if shutdown begins meanwhile.
-    /// Returns true if the server is shutting down.
-    pub fn wait(&self, pause: Duration) -> bool {
+    /// True if the server is shutting down.
+    pub fn stops_within(&self, pause: Duration) -> bool {
         let stopping = self.stopping.lock().unwrap_or_else(PoisonError::into_inner);
         let (stopping, _) = self
             .began
@@ -58,91 +63,82 @@ impl Shutdown {
     }
 }
 
-/// Installs the Ctrl-C / SIGTERM handler for a server listening on `listener`.
-///
-/// Call it once, before printing the listening line: a signal that arrives
-/// earlier would otherwise kill the process the default way.
-pub fn on_ctrl_c(listener: &TcpListener) -> std::io::Result<Arc<Shutdown>> {
-    let shutdown = Arc::new(Shutdown::default());
-    // The handler owns its own handle on the listening socket (a duplicate
-    // file descriptor), so the socket is still valid whenever a signal comes.
-    let wake_handle = listener.try_clone()?;
-    let for_handler = Arc::clone(&shutdown);
-    // ANCHOR: ctrl_c_handler
-    // ctrlc runs this on its own thread, not inside the signal handler, so it
-    // may lock and make system calls. It must not panic: that would end the
-    // handler thread and a second Ctrl-C would do nothing.
-    ctrlc::set_handler(move || {
-        // A second signal needs nothing more: accept() is already awake.
-        if for_handler.begin() {
-            wake_accept(&wake_handle);
+/// What stops one server: its shutdown flag, and a way to wake its `accept()`.
+pub struct Stopper {
+    shutdown: Arc<Shutdown>,
+    /// A second handle on the listening socket (a duplicate file
+    /// descriptor), valid for as long as the stopper lives.
+    listener: TcpListener,
+    /// The socket to connect with, made in advance: at shutdown the process
+    /// may have no file descriptor left to make one (a server under
+    /// `ulimit -n` pressure is exactly the one being stopped).
+    wake_socket: Mutex<Option<Socket>>,
+}
+
+impl Stopper {
+    /// A stopper for the server listening on `listener`, with flag `shutdown`.
+    pub fn new(listener: &TcpListener, shutdown: Arc<Shutdown>) -> io::Result<Stopper> {
+        let domain = Domain::for_address(listener.local_addr()?);
+        Ok(Stopper {
+            shutdown,
+            listener: listener.try_clone()?,
+            wake_socket: Mutex::new(Some(Socket::new(domain, Type::STREAM, None)?)),
+        })
+    }
+
+    // ANCHOR: stop
+    /// Stops the server: raises the flag, then wakes the accept loop so that
+    /// it sees it. Safe to call again (a second Ctrl-C); never panics.
+    pub fn stop(&self) {
+        if self.shutdown.begin() {
+            self.wake_accept();
         }
-    })
-    .map_err(std::io::Error::other)?;
-    // ANCHOR_END: ctrl_c_handler
-    Ok(shutdown)
-}
-
-// ANCHOR: wake_accept
-/// Makes a blocked `accept()` on this listener return now. Never panics.
-pub fn wake_accept(listener: &TcpListener) {
-    // Linux: a listening socket shut down for reading fails every accept(),
-    // the one already waiting included.
-    if SockRef::from(listener)
-        .shutdown(std::net::Shutdown::Read)
-        .is_ok()
-    {
-        return;
     }
-    connect_to_self(listener);
-}
 
-/// The way to wake `accept()` where shutting down a listener does not work
-/// (macOS, Windows): be the next client. Never panics.
-pub fn connect_to_self(listener: &TcpListener) {
-    // The address may be 0.0.0.0 or [::] ("any address"), which is not
-    // something to connect to: use loopback.
-    let Ok(mut address) = listener.local_addr() else {
-        return;
-    };
-    if address.ip().is_unspecified() {
-        address.set_ip(match address {
-            SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        });
+    /// Makes a blocked `accept()` on the listener return now.
+    fn wake_accept(&self) {
+        // Be the next client. Unlike shutting the listening socket down, this
+        // leaves any client still waiting in the accept queue in it, to be
+        // told that the server is stopping rather than reset.
+        if self.connect_to_self().is_ok() {
+            return;
+        }
+        // Last resort, on Linux: a listening socket shut down for reading
+        // fails every accept(), the one already waiting included.
+        let _ = SockRef::from(&self.listener).shutdown(Direction::Read);
     }
-    // With a timeout: if the accept queue is full, a plain connect could hang.
-    let _ = TcpStream::connect_timeout(&address, Duration::from_secs(1));
-}
-// ANCHOR_END: wake_accept
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::thread;
-
-    /// Both ways of waking a blocked `accept()` work. Linux uses the first,
-    /// so the second is tested here, where a test can reach it.
-    #[test]
-    fn both_wake_ups_end_a_blocked_accept() {
-        for wake in [wake_accept, connect_to_self] {
-            let listener = TcpListener::bind("0.0.0.0:0").unwrap();
-            let handle = listener.try_clone().unwrap();
-            let accepting = thread::spawn(move || {
-                let _ = handle.accept();
+    fn connect_to_self(&self) -> io::Result<()> {
+        let mut address = self.listener.local_addr()?;
+        // Listening on 0.0.0.0 or [::] means "every address", which is not
+        // something to connect to: use loopback.
+        if address.ip().is_unspecified() {
+            address.set_ip(match address {
+                SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
             });
-            // Give accept() time to block; if the wake-up came first, the
-            // connection waits in the backlog and accept() returns anyway.
-            thread::sleep(Duration::from_millis(50));
-            wake(&listener);
-            let deadline = std::time::Instant::now() + Duration::from_secs(5);
-            while !accepting.is_finished() {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "accept() was not woken"
-                );
-                thread::sleep(Duration::from_millis(5));
-            }
         }
+        let socket = self
+            .wake_socket
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .ok_or_else(|| io::Error::other("already used"))?;
+        // With a timeout: if the accept queue is full, a plain connect could hang.
+        socket.connect_timeout(&address.into(), WAKE_TIMEOUT)
     }
+    // ANCHOR_END: stop
 }
+
+// ANCHOR: stop_on_signals
+/// Makes Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the server. Call it once,
+/// before printing the listening line: a signal that arrives earlier would
+/// kill the process the default way.
+pub fn stop_on_signals(stopper: Stopper) -> io::Result<()> {
+    // ctrlc runs this on a thread of its own, not inside the signal handler,
+    // so it may lock and make system calls. It must not panic: that would
+    // end the handler thread, and a second Ctrl-C would do nothing.
+    ctrlc::set_handler(move || stopper.stop())
+        .map_err(|e| io::Error::other(format!("cannot handle Ctrl-C: {e}")))
+}
+// ANCHOR_END: stop_on_signals

@@ -271,7 +271,7 @@ fn a_client_that_never_reads_is_dropped_after_the_write_timeout() {
     let mut other = server.connect();
     other.write_all(b"not delayed\n").unwrap();
     assert_eq!(read_line(&mut other), "not delayed\n");
-    let dropped = server.wait_for("not reading its echoes");
+    let dropped = server.wait_for("not reading what it is sent");
     assert!(dropped.starts_with("[Client disconnected]"), "{dropped}");
     drop(flooder);
     flood.join().unwrap();

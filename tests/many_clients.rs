@@ -258,7 +258,9 @@ fn the_worker_pool_shuts_down_cleanly() {
     // Accepted (one more descriptor), then queued behind the idle client for the only worker.
     let mut waiting = server.connect();
     waiting.write_all(b"hi").unwrap();
-    server.wait_for_open_fds(fds + 1);
+    eventually("the server has accepted it", || {
+        server.open_fds() == fds + 1
+    });
     server.signal(Signal::SIGINT);
     assert_eq!(read_line(&mut idle), "ERROR: server is shutting down\n");
     assert_eq!(
@@ -277,6 +279,8 @@ fn swarm_idle_reports_memory_per_client() {
         &server,
         &[
             "--idle",
+            "--hold",
+            "0",
             "--clients",
             "200",
             "--server-pid",

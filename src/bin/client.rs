@@ -21,9 +21,9 @@ use std::thread;
 use std::time::Duration;
 
 use clap::Parser;
-use threaded_servers::cli::Protocol;
 use threaded_servers::console::escape;
-use threaded_servers::framing::{DISCONNECT_MSG, SIZE, is_timeout, send_line};
+use threaded_servers::framing::{SIZE, is_timeout, send_line};
+use threaded_servers::protocol::{DISCONNECT_MSG, Protocol};
 use threaded_servers::{say, warn};
 
 /// How long to wait for the counter server's reply, or for the end of a session.

@@ -1,4 +1,4 @@
-//! Lesson 1: a thread per client and a counter behind a lock (seed 001).
+//! Lesson 1: a thread per client and a counter behind a lock (the counter tutorial).
 //!
 //! Every client that connects gets a thread of its own. The thread takes the
 //! next client id from `client_counter`, reads one message, answers
@@ -11,7 +11,7 @@
 //! Server is listening on port 65434...
 //! ```
 //!
-//! and the seed's client in another, as many times as you like:
+//! and the original's client in another, as many times as you like:
 //!
 //! ```text
 //! cargo run --bin client
@@ -21,28 +21,27 @@
 //! `--demo-race` swaps the lock for an unlocked read-then-write, to show the
 //! duplicate ids the lock prevents (see `lessons/01-counter-server.md`).
 
-use std::io::Write;
+use std::io::{self, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
 use clap::Parser;
-use threaded_servers::cli::{Protocol, ServerArgs};
-use threaded_servers::console::escape;
-use threaded_servers::framing::{
-    IDLE_TIMEOUT, NOT_UTF8, SIZE, is_timeout, read_once, strip_line_ending,
-};
+use threaded_servers::cli::ServerArgs;
+use threaded_servers::connections::Client;
+use threaded_servers::console::{Console, escape, exit_code};
+use threaded_servers::framing::{SIZE, is_timeout, read_once, strip_line_ending};
 use threaded_servers::pool::WorkerPool;
-use threaded_servers::server::{
-    Client, SHUTDOWN_GRACE, SHUTTING_DOWN, Server, spawn_client_thread,
-};
-use threaded_servers::{say, warn};
+use threaded_servers::protocol::{IDLE_TIMEOUT, NOT_UTF8, Protocol, SHUTTING_DOWN, greeting};
+use threaded_servers::server::{SHUTDOWN_GRACE, Server, spawn_client_thread};
+use threaded_servers::shutdown::stop_on_signals;
+use threaded_servers::{announce, say, warn};
 
-/// Where the seed listens: this machine only, port 65434 (`--host` and `--port` override it).
+/// Where the original listens: this machine only, port 65434 (`--host` and `--port` override it).
 const ADDR: (&str, u16) = ("127.0.0.1", Protocol::Counter.default_port());
 
-/// Lesson 1: a thread per client and a counter behind a lock (seed 001).
+/// Lesson 1: a thread per client and a counter behind a lock (the counter tutorial).
 #[derive(Parser)]
 #[command(version)]
 struct Args {
@@ -61,13 +60,13 @@ struct Args {
 }
 
 // ANCHOR: client_counter
-/// The seed's `client_counter`: the last client id handed out.
+/// The original's `client_counter`: the last client id handed out.
 ///
 /// Every client thread takes the next id from it, so every thread needs to
 /// reach it (`Arc`, shared ownership) and at most one may change it at a
 /// time (`Mutex`).
 enum ClientCounter {
-    /// The seed's way, and the default: the increment happens under a lock.
+    /// The original's way, and the default: the increment happens under a lock.
     Locked(Mutex<u64>),
     /// `--demo-race`: an unlocked read, a pause, a write. Safe Rust (each
     /// load and store is atomic), and still wrong: two threads can read the
@@ -87,7 +86,7 @@ impl ClientCounter {
 }
 
 // ANCHOR: locked_increment
-/// The seed's `with counter_lock: client_counter += 1; client_id = client_counter`.
+/// The original's `with counter_lock: client_counter += 1; client_id = client_counter`.
 fn next_id_locked(client_counter: &Mutex<u64>) -> u64 {
     // A poisoned lock means another thread panicked while holding it. The
     // count inside is still a plain number, so carry on rather than let one
@@ -116,19 +115,20 @@ fn next_id_racy(racy_counter: &AtomicU64) -> u64 {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let server = match Server::start(&args.server, ADDR) {
-        Ok(server) => server,
-        Err(e) => {
-            warn!("counter_server: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    exit_code("counter_server", serve(&args))
+}
+
+/// The server's life: start, serve clients until Ctrl-C, stop.
+fn serve(args: &Args) -> io::Result<()> {
+    // First, so that it is dropped last: it writes the last lines on the way out.
+    let _console = Console::start(args.server.quiet)?;
+    let server = Server::bind(&args.server, ADDR)?;
+    stop_on_signals(server.stopper()?)?;
     let client_counter = Arc::new(if args.demo_race {
         ClientCounter::Racy(AtomicU64::new(0))
     } else {
         ClientCounter::Locked(Mutex::new(0))
     });
-
     let pool = match args.workers {
         None => None,
         Some(size) => {
@@ -136,19 +136,18 @@ fn main() -> ExitCode {
             let pool = WorkerPool::new(size.into(), move |client| {
                 handle_client(client, &client_counter);
             });
-            match pool {
-                Ok(pool) => Some(pool),
-                Err(e) => {
-                    warn!("counter_server: cannot start {size} workers: {e}");
-                    return ExitCode::FAILURE;
-                }
-            }
+            let context = |e: io::Error| {
+                io::Error::new(e.kind(), format!("cannot start {size} workers: {e}"))
+            };
+            Some(pool.map_err(context)?)
         }
     };
 
-    say!("Server is listening on port {}...", server.port());
+    announce!("Server is listening on port {}...", server.port());
     if args.demo_race {
-        say!("EXPERIMENT --demo-race: client ids are taken without the lock; expect duplicates.");
+        announce!(
+            "EXPERIMENT --demo-race: client ids are taken without the lock; expect duplicates."
+        );
     }
 
     // ANCHOR: accept_loop
@@ -165,25 +164,24 @@ fn main() -> ExitCode {
     // ANCHOR: shutdown
     // Ctrl-C or SIGTERM: no new clients. Clients waiting for their message
     // are told and closed; a client whose message was read gets its reply.
-    say!("Server is shutting down...");
+    announce!("Server is shutting down...");
     let unfinished = server.close_all_clients(SHUTDOWN_GRACE);
     if unfinished > 0 {
         warn!("{unfinished} clients did not finish in time; closing them");
-    } else if let Some(pool) = pool {
-        pool.shut_down();
     }
-    say!("Server stopped.");
-    ExitCode::SUCCESS
+    drop(pool); // Waits (briefly) for the workers, if there are any.
+    announce!("Server stopped.");
+    Ok(())
     // ANCHOR_END: shutdown
 }
 
 // ANCHOR: handle_client
-/// One client, start to finish, on its own thread: the seed's `handle_client`.
+/// One client, start to finish, on its own thread: the original's `handle_client`.
 fn handle_client(client: Client, client_counter: &ClientCounter) {
     let client_id = client_counter.next_id();
     say!("Client {client_id} connected from {}", client.address);
 
-    // One read of at most SIZE bytes, like the seed's `recv(1024)`. The
+    // One read of at most SIZE bytes, like the original's `recv(1024)`. The
     // client need not send a newline; it only has to send something before
     // the idle timeout.
     let mut stream = client.stream();
@@ -197,9 +195,7 @@ fn handle_client(client: Client, client_counter: &ClientCounter) {
         Ok(n) => match decode(&data[..n]) {
             Some(message) => {
                 say!("Client {client_id} says: {}", escape(message));
-                Some(format!(
-                    "Hello Client {client_id}, server received your message!"
-                ))
+                Some(greeting(client_id))
             }
             None => {
                 say!("Client {client_id} sent {n} bytes that are not UTF-8 text.");
@@ -220,7 +216,7 @@ fn handle_client(client: Client, client_counter: &ClientCounter) {
     {
         say!("Client {client_id} did not take the reply: {e}");
     }
-    client.close();
+    client.finish();
     say!("Client {client_id} disconnected.");
 }
 // ANCHOR_END: handle_client

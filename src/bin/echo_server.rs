@@ -1,4 +1,4 @@
-//! Lesson 2: an echo server, a loop per client, and message framing (seed 002).
+//! Lesson 2: an echo server, a loop per client, and message framing (the echo tutorial, "MultiThreadServer.py").
 //!
 //! Each client gets a thread that loops: read a line, send it back, until the
 //! client sends `!DISCONNECT` or closes the connection.
@@ -19,23 +19,25 @@
 //! World
 //! ```
 
-use std::io::Write;
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use threaded_servers::cli::{Protocol, ServerArgs};
-use threaded_servers::console::escape;
-use threaded_servers::framing::{
-    self, IDLE_TIMEOUT, INCOMPLETE, LineReader, NOT_UTF8, Received, TOO_LONG,
-};
-use threaded_servers::server::{Client, SHUTDOWN_GRACE, Server, spawn_client_thread};
-use threaded_servers::{say, warn};
+use threaded_servers::cli::ServerArgs;
+use threaded_servers::connections::Client;
+use threaded_servers::console::{Console, escape, exit_code};
+use threaded_servers::framing;
+use threaded_servers::protocol::{self, NOT_UTF8, Protocol, TOO_LONG};
+use threaded_servers::server::{SHUTDOWN_GRACE, Server, spawn_client_thread};
+use threaded_servers::session::{Ending, LineSession, Next};
+use threaded_servers::shutdown::stop_on_signals;
+use threaded_servers::{announce, say, warn};
 
 // ANCHOR: constants
-// The seed's module constants.
+// The original's module constants.
 /// IP: listen on this machine only, unless `--host` says otherwise.
 const IP: &str = "127.0.0.1";
-/// PORT: the seed's port, 56011, unless `--port` says otherwise.
+/// PORT: the original's port, 56011, unless `--port` says otherwise.
 const PORT: u16 = Protocol::Echo.default_port();
 /// ADDR: the address the server listens on when no flag says otherwise.
 const ADDR: (&str, u16) = (IP, PORT);
@@ -44,10 +46,10 @@ const SIZE: usize = framing::SIZE;
 /// FORMAT: the encoding of every message (a Rust `String` is always UTF-8).
 const FORMAT: &str = "UTF-8";
 /// DISCONNECT_MSG: the line that ends a client's session, "!DISCONNECT".
-const DISCONNECT_MSG: &str = framing::DISCONNECT_MSG;
+const DISCONNECT_MSG: &str = protocol::DISCONNECT_MSG;
 // ANCHOR_END: constants
 
-/// Lesson 2: an echo server, a loop per client, and message framing (seed 002).
+/// Lesson 2: an echo server, a loop per client, and message framing (the echo tutorial, "MultiThreadServer.py").
 #[derive(Parser)]
 #[command(version)]
 struct Args {
@@ -55,18 +57,19 @@ struct Args {
     server: ServerArgs,
 }
 
-// ANCHOR: main
 fn main() -> ExitCode {
     let args = Args::parse();
-    say!("[STARTING] Server is starting...");
-    let server = match Server::start(&args.server, ADDR) {
-        Ok(server) => server,
-        Err(e) => {
-            warn!("echo_server: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    say!("[LISTENING] Server is listening on port {}", server.port());
+    exit_code("echo_server", serve(&args))
+}
+
+// ANCHOR: serve
+/// The server's life: start, serve clients until Ctrl-C, stop.
+fn serve(args: &Args) -> io::Result<()> {
+    let _console = Console::start(args.server.quiet)?;
+    announce!("[STARTING] Server is starting...");
+    let server = Server::bind(&args.server, ADDR)?;
+    stop_on_signals(server.stopper()?)?;
+    announce!("[LISTENING] Server is listening on port {}", server.port());
 
     while let Some(client) = server.next_client() {
         spawn_client_thread(client, handle_client);
@@ -75,7 +78,7 @@ fn main() -> ExitCode {
     // Ctrl-C or SIGTERM: every session's next read returns end of stream, so
     // each loop below ends as if its client had closed, and each client sees
     // the connection close.
-    say!(
+    announce!(
         "[SHUTTING DOWN] Closing {} open sessions...",
         server.client_count()
     );
@@ -83,60 +86,46 @@ fn main() -> ExitCode {
     if unfinished > 0 {
         warn!("{unfinished} sessions did not end in time; closing them");
     }
-    say!("[STOPPED] Server stopped.");
-    ExitCode::SUCCESS
+    announce!("[STOPPED] Server stopped.");
+    Ok(())
 }
-// ANCHOR_END: main
+// ANCHOR_END: serve
 
 // ANCHOR: handle_client
-/// One client's session, on its own thread: the seed's `handle_client`.
+/// One client's session, on its own thread: the original's `handle_client`.
 fn handle_client(client: Client) {
     let address = client.address;
     say!("[New Connection] Client connected from {address}");
 
-    // One line reader for the whole session: its buffer may already hold the
-    // start of the next line, which a fresh reader would lose.
-    let mut lines = LineReader::new(client.shared_stream(), client.idle_timeout());
+    let mut session = LineSession::new(&client);
     let mut stream = client.stream();
-    let why = loop {
-        let reply = match lines.next_message() {
-            Ok(Received::Line(line)) if line.text == DISCONNECT_MSG => break "sent !DISCONNECT",
-            Ok(Received::Line(line)) => {
+    let ending = loop {
+        let reply = match session.receive() {
+            Next::Line(line) if line.text == DISCONNECT_MSG => break Ending::Goodbye,
+            Next::Line(line) => {
                 say!("[{address}] {}", escape(&line.text));
                 line.as_sent()
             }
-            Ok(Received::NotUtf8) => {
+            Next::NotUtf8 => {
                 say!("[{address}] sent a line that is not {FORMAT}");
                 format!("{NOT_UTF8}\n")
             }
-            Ok(Received::TooLong) => {
+            Next::TooLong => {
                 say!("[{address}] sent a line longer than {SIZE} bytes");
                 format!("{TOO_LONG}\n")
             }
-            Ok(Received::IdleTimeout) => {
-                let _ = client.send_line(IDLE_TIMEOUT);
-                break "idle timeout";
-            }
-            Ok(Received::End | Received::Incomplete) if client.server_is_stopping() => {
-                break "server shutting down";
-            }
-            Ok(Received::End) => break "closed the connection",
-            Ok(Received::Incomplete) => {
-                let _ = client.send_line(INCOMPLETE);
-                break "closed the connection in mid-line";
-            }
-            Err(e) => {
-                say!("[{address}] connection failed: {e}");
-                break "connection failed";
-            }
+            Next::End(ending) => break ending,
         };
         // A client that stops reading fills its buffers; then this write waits
         // at most --write-timeout and fails, and the session ends.
         if stream.write_all(reply.as_bytes()).is_err() {
-            break "not reading its echoes";
+            break Ending::NotReading;
         }
     };
-    client.close();
-    say!("[Client disconnected] {address}: {why}");
+    if let Some(error) = ending.error_line() {
+        let _ = client.send_line(&error);
+    }
+    client.finish();
+    say!("[Client disconnected] {address}: {}", ending.reason());
 }
 // ANCHOR_END: handle_client

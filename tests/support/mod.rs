@@ -1,6 +1,7 @@
 //! What every end-to-end test needs: start a real server binary on port 0,
-//! learn its port from its listening line, talk to it, signal it, and make
-//! sure it is gone when the test ends, passed or failed.
+//! learn its port from its listening line, talk to it like a client of its
+//! lesson, signal it, and make sure it is gone when the test ends, passed or
+//! failed.
 //!
 //! Every wait here has a deadline. A server that hangs fails the test with
 //! what it printed so far, rather than hanging `cargo test`.
@@ -10,13 +11,16 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 pub use nix::sys::signal::Signal;
+use threaded_servers::procfs;
+pub use threaded_servers::protocol::Protocol;
+use threaded_servers::protocol::{parse_greeting, parse_welcome, processed};
 
 pub const COUNTER_SERVER: &str = env!("CARGO_BIN_EXE_counter_server");
 pub const ECHO_SERVER: &str = env!("CARGO_BIN_EXE_echo_server");
@@ -27,11 +31,33 @@ pub const SWARM: &str = env!("CARGO_BIN_EXE_swarm");
 /// The longest any single wait may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
+/// The server binary for `protocol`.
+pub fn server_binary(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Counter => COUNTER_SERVER,
+        Protocol::Echo => ECHO_SERVER,
+        Protocol::Queue => QUEUE_SERVER,
+    }
+}
+
+/// Polls `condition` until it holds; fails the test, naming `what`, after [`DEADLINE`].
+#[track_caller]
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// A server binary running for one test. Dropping it kills the process.
 pub struct ServerProcess {
     child: Child,
     pub port: u16,
-    stdout: Receiver<String>,
+    /// The console, line by line, read on a thread of its own (a full pipe
+    /// would block the server mid-line). `None` when the test holds the
+    /// console itself ([`ServerProcess::spawn_holding_console`]).
+    stdout: Option<Receiver<String>>,
     /// Every stdout line received so far, for assertions and failure messages.
     pub lines: Vec<String>,
     stderr: Arc<Mutex<String>>,
@@ -44,20 +70,57 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `binary --port 0 args...` and waits for its listening line.
     pub fn start(binary: &str, args: &[&str]) -> ServerProcess {
-        let mut command = Command::new(binary);
-        command.args(["--port", "0"]).args(args);
-        ServerProcess::spawn(command)
+        ServerProcess::spawn(port_zero(binary, args))
+    }
+
+    /// Starts the server for `protocol`.
+    pub fn of(protocol: Protocol, args: &[&str]) -> ServerProcess {
+        ServerProcess::start(server_binary(protocol), args)
     }
 
     /// Starts a prepared command (which must make the server listen on port 0).
-    pub fn spawn(mut command: Command) -> ServerProcess {
+    pub fn spawn(command: Command) -> ServerProcess {
+        let (mut server, stdout) = ServerProcess::launch(command);
+        let lines = stdout_lines(stdout);
+        server.stdout = Some(lines);
+        let listening = server.wait_for_line(|line| parse_port(line).is_some());
+        server.port = parse_port(&listening).expect("a port");
+        server
+    }
+
+    /// Starts `binary --port 0`, reads its console up to the listening line,
+    /// and hands the console to the test, which may stop reading it (a full
+    /// pipe) or close it.
+    pub fn spawn_holding_console(binary: &str) -> (ServerProcess, BufReader<ChildStdout>) {
+        let (mut server, stdout) = ServerProcess::launch(port_zero(binary, &[]));
+        // Read on a thread, so a server that never prints cannot hang the test.
+        let (found, listening) = mpsc::channel();
+        thread::spawn(move || {
+            let mut console = BufReader::new(stdout);
+            let mut line = String::new();
+            while console.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if let Some(port) = parse_port(&line) {
+                    let _ = found.send((port, console));
+                    return;
+                }
+                line.clear();
+            }
+        });
+        let (port, console) = listening
+            .recv_timeout(DEADLINE)
+            .unwrap_or_else(|_| panic!("no listening line in time; {}", server.output()));
+        server.port = port;
+        (server, console)
+    }
+
+    fn launch(mut command: Command) -> (ServerProcess, ChildStdout) {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("cannot start the server binary");
-        let stdout = stdout_lines(&mut child);
+        let stdout = child.stdout.take().expect("piped stdout");
         let stderr = Arc::new(Mutex::new(String::new()));
         let err = child.stderr.take().expect("piped stderr");
         let stderr_sink = Arc::clone(&stderr);
@@ -69,19 +132,16 @@ impl ServerProcess {
                 line.clear();
             }
         });
-        let mut server = ServerProcess {
+        let server = ServerProcess {
             child,
             port: 0,
-            stdout,
+            stdout: None,
             lines: Vec::new(),
             stderr,
             stderr_reader: Some(stderr_reader),
             signalled: None,
         };
-        let listening = server.wait_for_line(|line| line.contains("listening on port"));
-        server.port = parse_port(&listening)
-            .unwrap_or_else(|| panic!("no port in the listening line {listening:?}"));
-        server
+        (server, stdout)
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -102,7 +162,11 @@ impl ServerProcess {
         let deadline = Instant::now() + DEADLINE;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left) {
+            let stdout = self
+                .stdout
+                .as_ref()
+                .expect("the console is held by the test");
+            match stdout.recv_timeout(left) {
                 Ok(line) => {
                     self.lines.push(line.clone());
                     if wanted(&line) {
@@ -110,16 +174,10 @@ impl ServerProcess {
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    panic!(
-                        "timed out waiting for a line; the server said:\n{}",
-                        self.output()
-                    )
+                    panic!("timed out waiting for a line; {}", self.output())
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    panic!(
-                        "the server closed stdout first; it said:\n{}",
-                        self.output()
-                    )
+                    panic!("the server closed stdout first; {}", self.output())
                 }
             }
         }
@@ -145,22 +203,25 @@ impl ServerProcess {
     }
 
     /// Waits for the exit the last signal asked for: status 0, within `limit`
-    /// of the signal.
-    pub fn assert_stops_cleanly_within(&mut self, limit: Duration) {
+    /// of the signal. Returns how long it took.
+    pub fn assert_stops_cleanly_within(&mut self, limit: Duration) -> Duration {
         let signalled = self.signalled.expect("no signal was sent");
         let status = self.wait_for_exit(limit);
-        assert!(status.success(), "exit status {status}; {}", self.output());
         let took = signalled.elapsed();
+        assert!(status.success(), "exit status {status}; {}", self.output());
         assert!(took < limit, "took {took:?} to stop; {}", self.output());
+        took
     }
 
-    /// Waits for the process to exit, then collects the rest of its stdout.
+    /// Waits for the process to exit, then collects the rest of its output.
     pub fn wait_for_exit(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
-                while let Ok(line) = self.stdout.recv_timeout(DEADLINE) {
-                    self.lines.push(line);
+                if let Some(stdout) = &self.stdout {
+                    while let Ok(line) = stdout.recv_timeout(DEADLINE) {
+                        self.lines.push(line);
+                    }
                 }
                 if let Some(reader) = self.stderr_reader.take() {
                     let _ = reader.join();
@@ -169,7 +230,7 @@ impl ServerProcess {
             }
             if Instant::now() >= deadline {
                 panic!(
-                    "the server did not exit within {timeout:?}; it said:\n{}",
+                    "the server did not exit within {timeout:?}; {}",
                     self.output()
                 );
             }
@@ -179,15 +240,9 @@ impl ServerProcess {
 
     /// Waits until the server has written `text` to stderr.
     pub fn wait_for_stderr(&self, text: &str) {
-        let deadline = Instant::now() + DEADLINE;
-        while !self.stderr().contains(text) {
-            assert!(
-                Instant::now() < deadline,
-                "no {text:?} on stderr; {}",
-                self.output()
-            );
-            thread::sleep(Duration::from_millis(5));
-        }
+        eventually(&format!("{text:?} is on stderr; {}", self.output()), || {
+            self.stderr().contains(text)
+        });
     }
 
     /// Everything on stderr so far.
@@ -198,43 +253,27 @@ impl ServerProcess {
     /// Stdout lines received so far, and stderr, for failure messages.
     pub fn output(&self) -> String {
         format!(
-            "--- stdout ---\n{}\n--- stderr ---\n{}",
+            "the server said:\n--- stdout ---\n{}\n--- stderr ---\n{}",
             self.lines.join("\n"),
             self.stderr()
         )
     }
 
-    /// How many file descriptors the server has open, from /proc: one more
-    /// after it accepts a connection.
+    /// How many file descriptors the server has open: one more after it accepts a connection.
     pub fn open_fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
-            .expect("read /proc/PID/fd")
-            .count()
+        procfs::open_files(self.pid()).expect("read /proc/PID/fd")
     }
 
-    /// Waits until the server has `count` file descriptors open.
-    pub fn wait_for_open_fds(&self, count: usize) {
-        let deadline = Instant::now() + DEADLINE;
-        while self.open_fds() != count {
-            assert!(
-                Instant::now() < deadline,
-                "the server has {} fds, not {count}",
-                self.open_fds()
-            );
-            thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    /// CPU time (user + system) the server has used, from /proc.
+    /// CPU time (user + system) the server has used.
     pub fn cpu_time(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .expect("read /proc/PID/stat");
-        // Fields after the ")" that ends the command name: state is field 3,
-        // utime and stime are fields 14 and 15, in clock ticks (100 a second).
-        let after_name = &stat[stat.rfind(')').expect("stat format") + 2..];
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        Duration::from_millis(ticks * 10)
+        procfs::cpu_time(self.pid()).expect("read /proc/PID/stat")
+    }
+
+    /// The most memory the server has ever had in RAM, in KiB.
+    pub fn peak_resident_kib(&self) -> u64 {
+        procfs::status(self.pid())
+            .expect("read /proc/PID/status")
+            .peak_resident_kib
     }
 }
 
@@ -245,13 +284,28 @@ impl Drop for ServerProcess {
     }
 }
 
-/// Reads a child's stdout on a thread of its own, a line at a time, until it exits:
-/// a full pipe would block the child mid-line.
-fn stdout_lines(child: &mut Child) -> Receiver<String> {
+/// `binary --port 0 args...`
+fn port_zero(binary: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(binary);
+    command.args(["--port", "0"]).args(args);
+    command
+}
+
+/// Starts a server that may open only `files` file descriptors (`ulimit -n`).
+pub fn under_open_file_limit(files: u32, binary: &str, args: &[&str]) -> ServerProcess {
+    let mut command = Command::new("sh");
+    let script = format!("ulimit -n {files} && exec \"$0\" \"$@\"");
+    command
+        .args(["-c", &script, binary, "--port", "0"])
+        .args(args);
+    ServerProcess::spawn(command)
+}
+
+/// Reads a child's stdout on a thread of its own, a line at a time, until it exits.
+fn stdout_lines(stdout: ChildStdout) -> Receiver<String> {
     let (line_tx, lines) = mpsc::channel();
-    let out = child.stdout.take().expect("piped stdout");
     thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
+        for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             if line_tx.send(line).is_err() {
                 break;
@@ -277,7 +331,7 @@ impl ClientProcess {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start the client");
-        let stdout = stdout_lines(&mut child);
+        let stdout = stdout_lines(child.stdout.take().expect("piped stdout"));
         ClientProcess { child, stdout }
     }
 
@@ -315,14 +369,11 @@ impl ClientProcess {
 
     /// Like [`wait`](Self::wait), and also returns what the client said on stderr.
     pub fn wait_with_stderr(mut self) -> (Vec<String>, ExitStatus, String) {
-        let deadline = Instant::now() + DEADLINE;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "the client did not exit");
-            thread::sleep(Duration::from_millis(10));
-        };
+        let mut status = None;
+        eventually("the client exits", || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
         // The reader thread ends at end of output, which ends this loop.
         let mut rest = Vec::new();
         while let Ok(line) = self.stdout.recv_timeout(DEADLINE) {
@@ -332,7 +383,7 @@ impl ClientProcess {
         if let Some(mut pipe) = self.child.stderr.take() {
             let _ = pipe.read_to_string(&mut stderr);
         }
-        (rest, status, stderr)
+        (rest, status.expect("exited"), stderr)
     }
 }
 
@@ -344,53 +395,30 @@ impl Drop for ClientProcess {
 }
 
 /// Waits until the server has read everything `client` sent so far: the
-/// server side of the connection has nothing left in its receive queue
-/// (Linux's `/proc/net/tcp`, the `rx_queue` column).
+/// server side of the connection has nothing left in its receive queue.
 pub fn wait_until_server_has_read(client: &TcpStream) {
-    let (mine, theirs) = (
-        client.local_addr().unwrap().port(),
-        client.peer_addr().unwrap().port(),
-    );
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
-        // Columns: sl local_address rem_address st tx_queue:rx_queue ..., ports in hex.
-        let unread = table.lines().skip(1).find_map(|row| {
-            let columns: Vec<&str> = row.split_whitespace().collect();
-            let port = |column: &str| u16::from_str_radix(column.rsplit(':').next()?, 16).ok();
-            let server_side = port(columns[1])? == theirs && port(columns[2])? == mine;
-            let rx_queue = u64::from_str_radix(columns[4].split(':').nth(1)?, 16).ok()?;
-            server_side.then_some(rx_queue)
-        });
-        if unread == Some(0) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server never read what was sent ({unread:?} bytes left)"
-        );
-        thread::sleep(Duration::from_millis(2));
-    }
+    let mine = client.local_addr().unwrap().port();
+    let theirs = client.peer_addr().unwrap().port();
+    eventually("the server has read what was sent", || {
+        procfs::unread_bytes(theirs, mine) == Some(0)
+    });
 }
 
 /// Tries `attempt` until its answer is not the "too many clients" refusal.
 /// A place under `--max-clients` frees once the server has finished with
 /// the client that left, which may be a moment after it logs the departure.
 pub fn once_a_place_frees(mut attempt: impl FnMut() -> String) -> String {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let answer = attempt();
-        if !answer.starts_with("ERROR: too many clients") {
-            return answer;
-        }
-        assert!(Instant::now() < deadline, "no place ever freed");
-        thread::sleep(Duration::from_millis(10));
-    }
+    let mut answer = String::new();
+    eventually("a place under --max-clients frees", || {
+        answer = attempt();
+        !answer.starts_with("ERROR: too many clients")
+    });
+    answer
 }
 
 /// The number after "port " in a listening line.
 pub fn parse_port(line: &str) -> Option<u16> {
-    let after = &line[line.find("port ")? + "port ".len()..];
+    let after = &line[line.find("listening on port ")? + "listening on port ".len()..];
     let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
 }
@@ -406,9 +434,13 @@ pub fn connect(address: SocketAddr) -> TcpStream {
 /// Reads until the server closes the connection (bounded by the read timeout).
 pub fn read_to_end(stream: &mut TcpStream) -> String {
     let mut bytes = Vec::new();
-    stream
-        .read_to_end(&mut bytes)
-        .expect("read until the server closes");
+    if let Err(e) = stream.read_to_end(&mut bytes) {
+        panic!(
+            "reading until the server closes failed after {:?}: {}",
+            String::from_utf8_lossy(&bytes),
+            describe(&e)
+        );
+    }
     String::from_utf8(bytes).expect("the server sent UTF-8")
 }
 
@@ -426,10 +458,21 @@ pub fn read_line(stream: &mut TcpStream) -> String {
                 }
             }
             Err(e) => panic!(
-                "reading a line failed after {:?}: {e}",
-                String::from_utf8_lossy(&line)
+                "reading a line failed after {:?}: {}",
+                String::from_utf8_lossy(&line),
+                describe(&e)
             ),
         }
+    }
+}
+
+/// An I/O error, with a read timeout named as one (on Linux it says only
+/// "Resource temporarily unavailable").
+pub fn describe(error: &std::io::Error) -> String {
+    if threaded_servers::framing::is_timeout(error) {
+        format!("no answer within {DEADLINE:?} (a read timeout)")
+    } else {
+        error.to_string()
     }
 }
 
@@ -447,8 +490,13 @@ pub fn assert_end_of_stream(stream: &mut TcpStream) {
             "expected end of stream, got {:?}",
             String::from_utf8_lossy(&rest)
         ),
-        Err(e) => panic!("expected end of stream, got {e}"),
+        Err(e) => panic!("expected end of stream, got {}", describe(&e)),
     }
+}
+
+/// Half-closes our side: the server reads end of stream.
+pub fn finish_sending(stream: &TcpStream) {
+    stream.shutdown(Shutdown::Write).unwrap();
 }
 
 /// The counter protocol: send one message, read the reply until the server closes.
@@ -458,8 +506,82 @@ pub fn counter_exchange(address: SocketAddr, message: &[u8]) -> String {
     read_to_end(&mut stream)
 }
 
-/// Runs `clients` copies of `client` at once, released together by a barrier,
-/// and returns their results in no particular order.
+/// The id in a counter server greeting; fails the test if `reply` is not one.
+pub fn greeting_id(reply: &str) -> u64 {
+    parse_greeting(reply).unwrap_or_else(|| panic!("not a greeting: {reply:?}"))
+}
+
+/// Connects a line client (echo, queue) and reads the welcome if there is one.
+pub fn session(protocol: Protocol, address: SocketAddr) -> TcpStream {
+    session_with_id(protocol, address).0
+}
+
+/// Like [`session`], and returns the queue client's id.
+pub fn session_with_id(protocol: Protocol, address: SocketAddr) -> (TcpStream, Option<u64>) {
+    let mut stream = connect(address);
+    let mut id = None;
+    if protocol == Protocol::Queue {
+        let welcome = read_line(&mut stream);
+        id = parse_welcome(welcome.trim_end());
+        assert!(id.is_some(), "not a welcome: {welcome:?}");
+    }
+    (stream, id)
+}
+
+/// What a line server answers to `line`, newline included.
+pub fn reply_to(protocol: Protocol, line: &str) -> String {
+    match protocol {
+        Protocol::Queue => format!("{}\n", processed(line)),
+        _ => format!("{line}\n"),
+    }
+}
+
+/// The part of the server's log line that says a client has left.
+pub fn disconnect_log(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Counter => "disconnected.",
+        Protocol::Echo => "[Client disconnected]",
+        Protocol::Queue => "disconnected (",
+    }
+}
+
+/// A normal client, start to finish: the server must still serve it correctly.
+pub fn assert_still_serves(protocol: Protocol, address: SocketAddr) {
+    if protocol == Protocol::Counter {
+        greeting_id(&counter_exchange(address, b"still there?"));
+        return;
+    }
+    let mut stream = session(protocol, address);
+    stream.write_all(b"still there?\n").unwrap();
+    assert_eq!(read_line(&mut stream), reply_to(protocol, "still there?"));
+    stream.write_all(b"!DISCONNECT\n").unwrap();
+}
+
+/// A normal client is served as soon as the server has finished with the
+/// clients that just left; until then it may hear "too many clients".
+pub fn assert_served_once_a_place_frees(protocol: Protocol, server: &ServerProcess) {
+    let first = once_a_place_frees(|| {
+        let mut next = server.connect();
+        match protocol {
+            Protocol::Counter => {
+                next.write_all(b"my turn").unwrap();
+                read_to_end(&mut next)
+            }
+            Protocol::Echo => {
+                next.write_all(b"my turn\n").unwrap();
+                read_line(&mut next)
+            }
+            Protocol::Queue => read_line(&mut next),
+        }
+    });
+    let served = parse_greeting(&first).is_some()
+        || parse_welcome(first.trim_end()).is_some()
+        || first == "my turn\n";
+    assert!(served, "{first:?}");
+}
+
+/// Runs `clients` copies of `client` at once, released together by a
+/// barrier, and returns their results in the order of their numbers.
 pub fn all_at_once<T: Send + 'static>(
     clients: usize,
     client: impl Fn(usize) -> T + Send + Sync + 'static,
@@ -481,8 +603,34 @@ pub fn all_at_once<T: Send + 'static>(
         .collect();
     handles
         .into_iter()
-        .map(|h| h.join().expect("a test client panicked"))
+        .enumerate()
+        .map(|(n, h)| {
+            h.join()
+                .unwrap_or_else(|_| panic!("test client {n} panicked"))
+        })
         .collect()
+}
+
+/// Fails the test unless every client's check passed, naming each one that did not.
+#[track_caller]
+pub fn assert_every_client(results: &[Result<(), String>]) {
+    let failed: Vec<String> = results
+        .iter()
+        .enumerate()
+        .filter_map(|(n, result)| {
+            result
+                .as_ref()
+                .err()
+                .map(|why| format!("client {n}: {why}"))
+        })
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} clients failed:\n{}",
+        failed.len(),
+        results.len(),
+        failed.join("\n")
+    );
 }
 
 /// A port that refuses connections for as long as this value lives: bound,
@@ -507,17 +655,10 @@ pub fn refusing_port() -> RefusingPort {
     }
 }
 
-/// Half-closes our side: the server reads end of stream.
-pub fn finish_sending(stream: &TcpStream) {
-    stream.shutdown(Shutdown::Write).unwrap();
-}
-
-/// The id in a counter server greeting, `Hello Client {id}, ...`.
-pub fn greeting_id(reply: &str) -> u64 {
-    let rest = reply
-        .strip_prefix("Hello Client ")
-        .unwrap_or_else(|| panic!("not a greeting: {reply:?}"));
-    rest[..rest.find(',').expect("a comma after the id")]
-        .parse()
-        .unwrap()
+/// Closes with SO_LINGER 0: the kernel sends a reset instead of a normal close.
+pub fn reset(stream: TcpStream) {
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(stream);
 }

@@ -1,0 +1,215 @@
+//! Many clients at once: the counter tutorial's "start multiple clients in
+//! different terminals", done properly, with checks and numbers.
+//!
+//! ```text
+//! cargo run --release --bin swarm -- counter --clients 10000 --concurrency 50
+//! cargo run --release --bin swarm -- echo --clients 64 --concurrency 64 --messages 2000
+//! cargo run --release --bin swarm -- queue --clients 100 --messages 100
+//! ```
+//!
+//! It checks what a learner should see: every client answered; every answer
+//! exactly right; on a fresh `counter_server`, ids exactly 1..N (duplicates
+//! and gaps counted); every echo identical and in order; every queue reply
+//! sent back to its own sender, in order, and every queue client's id its
+//! own. Then it prints throughput and latency. A failed check is a non-zero
+//! exit.
+//!
+//! `--idle` opens the clients and keeps them connected and silent instead:
+//! with `--server-pid`, it reports the server's memory per idle client.
+//!
+//! | file | what it does |
+//! |---|---|
+//! | `main.rs` | the arguments, and the load run: clients on threads, the clock |
+//! | `clients.rs` | one client of each protocol, and what it saw |
+//! | `report.rs` | the checks and numbers, computed from what the clients saw, then printed |
+//! | `idle.rs` | `--idle`: clients that connect and stay silent |
+//! | `progress.rs` | a progress line while a long run goes |
+
+mod clients;
+mod idle;
+mod progress;
+mod report;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use clap::builder::RangedU64ValueParser;
+use threaded_servers::cli::parse_seconds;
+use threaded_servers::limits::raise_open_file_limit;
+use threaded_servers::protocol::Protocol;
+use threaded_servers::{procfs, say, warn};
+
+use crate::clients::{Outcome, run_client};
+use crate::progress::Progress;
+use crate::report::Report;
+
+/// Stack size for swarm's own client threads: they need little.
+const CLIENT_THREAD_STACK: usize = 128 * 1024;
+
+/// Many concurrent clients against one server: checks, throughput and latency.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    #[command(subcommand)]
+    protocol: Protocol,
+
+    /// Server address.
+    #[arg(long, global = true, default_value = "127.0.0.1")]
+    host: String,
+
+    /// Server port [default: the lesson's port for that server].
+    #[arg(long, global = true)]
+    port: Option<u16>,
+
+    /// How many clients in all.
+    #[arg(long, global = true, default_value_t = 1000, value_parser = at_least_one())]
+    clients: usize,
+
+    /// How many clients at the same time. Equal to --clients, they all
+    /// connect at the same instant (a burst).
+    #[arg(long, global = true, default_value_t = 50, value_parser = at_least_one())]
+    concurrency: usize,
+
+    /// Echo and queue: lines per client.
+    #[arg(long, global = true, default_value_t = 100, value_parser = at_least_one())]
+    messages: usize,
+
+    /// Echo and queue: lines sent before reading their answers. More than 1
+    /// checks that answers keep the order; 1 measures single round trips.
+    #[arg(long, global = true, default_value_t = 8, value_parser = at_least_one())]
+    window: usize,
+
+    /// Counter: the server has served clients before this run; check only
+    /// that the ids are unique and consecutive, not that they are 1..N.
+    #[arg(long, global = true)]
+    not_fresh: bool,
+
+    /// Connect the clients and keep them connected and silent (until Ctrl-C,
+    /// or for --hold seconds), instead of a load test.
+    #[arg(long, global = true)]
+    idle: bool,
+
+    /// With --idle: let the clients go after this many seconds [default: hold until Ctrl-C].
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = parse_seconds)]
+    hold: Option<Duration>,
+
+    /// The server's process id, to report its CPU time and memory (Linux /proc).
+    #[arg(long, global = true)]
+    server_pid: Option<u32>,
+}
+
+/// A count of at least 1, read as a `usize`.
+fn at_least_one() -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(1..)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let port = args.port.unwrap_or(args.protocol.default_port());
+    let Some(address) = (args.host.as_str(), port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+    else {
+        warn!(
+            "swarm: cannot resolve {}:{port}: is the host name right?",
+            args.host
+        );
+        return ExitCode::FAILURE;
+    };
+    if let Some(pid) = args.server_pid
+        && procfs::status(pid).is_none()
+    {
+        warn!(
+            "swarm: --server-pid {pid}: cannot read /proc/{pid}/status (no such process, or not Linux)"
+        );
+        return ExitCode::FAILURE;
+    }
+    // Each client is one open file here too: make room, as the servers do.
+    let sockets = if args.idle {
+        args.clients
+    } else {
+        args.concurrency
+    };
+    raise_open_file_limit(sockets as u64 + 64);
+    let passed = if args.idle {
+        idle::hold_idle_clients(&args, address)
+    } else {
+        run_load(&args, address)
+    };
+    if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The load test: --clients clients, --concurrency at a time. True if every check passed.
+fn run_load(args: &Args, address: SocketAddr) -> bool {
+    let concurrency = args.concurrency.min(args.clients);
+    let server = args.protocol.server_name();
+    let each = match args.protocol {
+        Protocol::Counter => String::new(),
+        _ => format!(", {} lines each, {} at a time", args.messages, args.window),
+    };
+    say!(
+        "swarm: {} clients against {server} at {address}, {concurrency} at a time{each}",
+        args.clients
+    );
+    let cpu_before = args.server_pid.and_then(procfs::cpu_time);
+    let next_client = AtomicUsize::new(0);
+    let finished = AtomicUsize::new(0);
+    // Every client thread waits here, so the first connections start together.
+    let start_line = Barrier::new(concurrency + 1);
+
+    let (outcomes, elapsed) = thread::scope(|scope| {
+        let mut threads = Vec::with_capacity(concurrency);
+        for _ in 0..concurrency {
+            let spawned = thread::Builder::new()
+                .stack_size(CLIENT_THREAD_STACK)
+                .spawn_scoped(scope, || {
+                    start_line.wait();
+                    let mut mine = Vec::new();
+                    loop {
+                        let n = next_client.fetch_add(1, Ordering::Relaxed);
+                        if n >= args.clients {
+                            return mine;
+                        }
+                        mine.push(run_client(args, address, n));
+                        finished.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            match spawned {
+                Ok(thread) => threads.push(thread),
+                Err(e) => {
+                    warn!("swarm: cannot start a client thread: {e}; try a lower --concurrency");
+                    std::process::exit(1);
+                }
+            }
+        }
+        // The clock starts before any client can connect (they are all held
+        // at the barrier) and stops after the last answer: the total is never
+        // shorter than any one client's wait.
+        let started = Instant::now();
+        start_line.wait();
+        let progress = Progress::start(scope, args.clients, &finished);
+        let outcomes: Vec<Outcome> = threads
+            .into_iter()
+            .flat_map(|thread| thread.join().unwrap_or_default())
+            .collect();
+        let elapsed = started.elapsed();
+        progress.stop();
+        (outcomes, elapsed)
+    });
+
+    let cpu = cpu_before
+        .zip(args.server_pid.and_then(procfs::cpu_time))
+        .map(|(before, after)| after.saturating_sub(before));
+    let report = Report::new(args, &outcomes, elapsed, cpu);
+    report.print(args)
+}

@@ -1,0 +1,260 @@
+//! Every line that crosses the wire, defined once.
+//!
+//! The servers build their replies with the functions here; `client`,
+//! `swarm` and the tests read them back with the parsers beside them. A
+//! reply changed here is changed for everyone who sends or reads it, and a
+//! parser cannot drift from the line it parses.
+//!
+//! Console lines (what a server prints for its operator) are not here: each
+//! binary prints its lesson's own, the way the original tutorial does.
+
+use clap::Subcommand;
+
+use crate::console::escape;
+
+/// The three lesson servers: how `client` and `swarm` name them, which
+/// binary serves each, and the port each listens on unless told otherwise.
+#[derive(Subcommand, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Protocol {
+    /// Lesson 1's counter_server: one message, one greeting.
+    Counter,
+    /// Lesson 2's echo_server: a session of lines, each echoed.
+    Echo,
+    /// Lesson 3's queue_server: a session; the server may push lines at any time.
+    Queue,
+}
+
+impl Protocol {
+    /// Every protocol, in lesson order.
+    pub const ALL: [Protocol; 3] = [Protocol::Counter, Protocol::Echo, Protocol::Queue];
+
+    /// The binary that serves this protocol.
+    pub const fn server_name(self) -> &'static str {
+        match self {
+            Protocol::Counter => "counter_server",
+            Protocol::Echo => "echo_server",
+            Protocol::Queue => "queue_server",
+        }
+    }
+
+    /// The port the server listens on unless `--port` says otherwise: the
+    /// original tutorial's for the counter (65434) and echo (56011) servers.
+    /// The queue tutorial names none; 65432 is this course's choice.
+    pub const fn default_port(self) -> u16 {
+        match self {
+            Protocol::Counter => 65434,
+            Protocol::Echo => 56011,
+            Protocol::Queue => 65432,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Lesson 1: the counter server.
+
+/// The counter server's whole reply, as the original sends it: no newline.
+pub fn greeting(client_id: u64) -> String {
+    format!("Hello Client {client_id}, server received your message!")
+}
+
+/// The client id in `reply`, if `reply` is exactly a [`greeting`].
+pub fn parse_greeting(reply: &str) -> Option<u64> {
+    let id = reply
+        .strip_prefix("Hello Client ")?
+        .split_once(',')?
+        .0
+        .parse()
+        .ok()?;
+    (reply == greeting(id)).then_some(id)
+}
+
+// ---------------------------------------------------------------------------
+// Lesson 2: the echo server. A reply is the line itself.
+
+/// The line that ends a session: the echo tutorial's `DISCONNECT_MSG`.
+pub const DISCONNECT_MSG: &str = "!DISCONNECT";
+
+// ---------------------------------------------------------------------------
+// Lesson 3: the queue server.
+
+/// The first line a queue client gets: its id, and how to talk.
+pub fn welcome(client_id: u64) -> String {
+    format!(
+        "Welcome, Client {client_id}! Send a line, @<n> <text> to talk to Client <n>, {DISCONNECT_MSG} to leave."
+    )
+}
+
+/// The client id in a [`welcome`] line.
+pub fn parse_welcome(line: &str) -> Option<u64> {
+    let id = line
+        .strip_prefix("Welcome, Client ")?
+        .split_once('!')?
+        .0
+        .parse()
+        .ok()?;
+    (line == welcome(id)).then_some(id)
+}
+
+/// The answer to an ordinary message.
+pub fn processed(text: &str) -> String {
+    format!("Processed: {text}")
+}
+
+/// The last line a client that sent [`DISCONNECT_MSG`] gets.
+pub fn goodbye(client_id: u64) -> String {
+    format!("Goodbye, Client {client_id}.")
+}
+
+/// The last line every queue client gets when the server stops.
+pub const SHUTDOWN_NOTICE: &str = "Server is shutting down. Goodbye!";
+
+/// What Client `to` receives when Client `from` sends it `@to text`.
+pub fn direct_message(from: u64, text: &str) -> String {
+    format!("From Client {from}: {text}")
+}
+
+/// The sender's confirmation of a direct message.
+pub fn delivered(to: u64, text: &str) -> String {
+    format!("Delivered to Client {to}: {text}")
+}
+
+/// A direct message to a client that is not connected.
+pub fn no_such_client(to: u64) -> String {
+    format!("ERROR: there is no Client {to}")
+}
+
+/// A direct message whose target could not take it, and was disconnected.
+pub fn not_delivered(to: u64) -> String {
+    format!("ERROR: Client {to} was disconnected (not reading); not delivered")
+}
+
+/// The answer to a line that starts with `@` but is not `@<n> <text>`.
+pub const DIRECT_MESSAGE_USAGE: &str =
+    "ERROR: a direct message is @<client number> <text>, as in @2 hello";
+
+/// `@{to} {text}`: `Some(Ok((to, text)))`; a line that starts with `@` but
+/// is not of that form: `Some(Err(usage))`; any other line: `None`.
+pub fn parse_direct_message(line: &str) -> Option<Result<(u64, &str), &'static str>> {
+    let rest = line.strip_prefix('@')?;
+    let Some((to, text)) = rest.split_once(' ') else {
+        return Some(Err(DIRECT_MESSAGE_USAGE));
+    };
+    Some(
+        to.parse()
+            .map(|to| (to, text))
+            .map_err(|_| DIRECT_MESSAGE_USAGE),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Errors: one line each, from every server, always starting with `ERROR:`.
+
+/// A message that is not UTF-8 text.
+pub const NOT_UTF8: &str = "ERROR: message is not valid UTF-8";
+/// A message over [`SIZE`] bytes.
+pub const TOO_LONG: &str = "ERROR: message longer than 1024 bytes";
+/// The stream ended in the middle of a line.
+pub const INCOMPLETE: &str = "ERROR: the last line had no newline; it was dropped";
+/// Nothing arrived within `--idle-timeout`; the server closes the connection.
+pub const IDLE_TIMEOUT: &str = "ERROR: idle timeout, closing the connection";
+
+/// The idle timeout, when the client had started a line and never ended it.
+///
+/// The original tutorials' clients send a message with no newline and wait
+/// for the answer. A line server waits for the newline, so such a client
+/// waits in silence until the idle timeout; this error tells it why, and
+/// quotes (escaped, and cut short) the line it sent.
+pub fn idle_timeout_in_line(start: &[u8]) -> String {
+    const SHOWN: usize = 40;
+    let text = String::from_utf8_lossy(start);
+    let shown: String = text.chars().take(SHOWN).collect();
+    let cut = if shown.len() < text.len() { "..." } else { "" };
+    format!(
+        "ERROR: idle timeout: your line \"{}{cut}\" never ended with a newline (\\n); closing the connection",
+        escape(&shown)
+    )
+}
+
+/// What a client still waiting is told when the server stops.
+pub const SHUTTING_DOWN: &str = "ERROR: server is shutting down";
+/// No thread could be started for the client.
+pub const BUSY: &str = "ERROR: server is busy (no thread available); try again later";
+
+/// A client past `--max-clients`.
+pub fn too_many_clients(limit: usize) -> String {
+    format!("ERROR: too many clients (limit {limit}); try again later")
+}
+
+/// True for an error line.
+pub fn is_error(line: &str) -> bool {
+    line.starts_with("ERROR:")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framing::SIZE;
+
+    #[test]
+    fn every_parser_reads_what_its_formatter_writes() {
+        assert_eq!(parse_greeting(&greeting(42)), Some(42));
+        assert_eq!(parse_welcome(&welcome(7)), Some(7));
+        assert_eq!(
+            parse_direct_message("@2 hi there"),
+            Some(Ok((2, "hi there")))
+        );
+    }
+
+    #[test]
+    fn parsers_refuse_near_misses() {
+        assert_eq!(parse_greeting("Hello Client 1, nope"), None);
+        assert_eq!(
+            parse_greeting("Hello Client x, server received your message!"),
+            None
+        );
+        assert_eq!(
+            parse_welcome("Welcome, Client 1! (everyone is Client 1)"),
+            None
+        );
+        assert_eq!(parse_direct_message("no at sign"), None);
+        assert_eq!(parse_direct_message("@2"), Some(Err(DIRECT_MESSAGE_USAGE)));
+        let huge = "@99999999999999999999999 overflow";
+        assert_eq!(parse_direct_message(huge), Some(Err(DIRECT_MESSAGE_USAGE)));
+    }
+
+    #[test]
+    fn the_too_long_error_names_the_real_limit() {
+        assert!(TOO_LONG.ends_with(&format!(" {SIZE} bytes")));
+    }
+
+    #[test]
+    fn an_unfinished_line_is_quoted_escaped_and_cut_short() {
+        assert_eq!(
+            idle_timeout_in_line(b"Hello, Server!"),
+            r#"ERROR: idle timeout: your line "Hello, Server!" never ended with a newline (\n); closing the connection"#
+        );
+        let long = idle_timeout_in_line(&[b'x'; 100]);
+        assert!(
+            long.contains(&format!("\"{}...\"", "x".repeat(40))),
+            "{long}"
+        );
+        assert!(idle_timeout_in_line(b"a\x1b[2J").contains(r"a\u{1b}[2J"));
+    }
+
+    #[test]
+    fn every_error_line_is_recognised_as_one() {
+        for line in [
+            NOT_UTF8,
+            TOO_LONG,
+            INCOMPLETE,
+            IDLE_TIMEOUT,
+            SHUTTING_DOWN,
+            BUSY,
+        ] {
+            assert!(is_error(line), "{line}");
+        }
+        assert!(is_error(&too_many_clients(3)));
+        assert!(is_error(&no_such_client(3)));
+        assert!(!is_error(&processed("ERROR: not mine")));
+    }
+}

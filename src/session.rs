@@ -1,0 +1,133 @@
+//! A line session: the messages of one client, and how its session ended.
+//!
+//! The echo and queue servers hold sessions: a client sends line after line
+//! until it leaves. Both must tell the same things apart: a line, a line
+//! that cannot be accepted (the client gets an `ERROR` line and the session
+//! goes on) and the many ways a session ends. [`LineSession`] does that
+//! once, on top of lesson 2's [`LineReader`]; each server decides what to
+//! answer.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use crate::connections::Client;
+use crate::framing::{Line, LineReader, Received};
+use crate::protocol::{DISCONNECT_MSG, IDLE_TIMEOUT, INCOMPLETE, idle_timeout_in_line};
+#[cfg(doc)]
+use crate::protocol::{NOT_UTF8, TOO_LONG};
+
+/// After shutdown begins, how long a session goes on reading what its client
+/// sent before the signal. That is already in the kernel's buffer, so this is
+/// plenty; it only cuts off a client that is still flooding the server.
+pub const SHUTDOWN_READ_TIME: Duration = Duration::from_millis(250);
+
+/// What came next in a session.
+#[derive(Debug)]
+pub enum Next {
+    /// A line of text. (Whether it is the goodbye, `!DISCONNECT`, is for
+    /// the server to see: that test is the heart of its loop.)
+    Line(Line),
+    /// A line that is not UTF-8 text: the client is to get [`NOT_UTF8`].
+    NotUtf8,
+    /// A line over `SIZE` bytes: the client is to get [`TOO_LONG`].
+    TooLong,
+    /// The session is over.
+    End(Ending),
+}
+
+/// How a session ended.
+#[derive(Debug)]
+pub enum Ending {
+    /// The client sent `!DISCONNECT` (the server saw it in a [`Next::Line`]).
+    Goodbye,
+    /// The client closed the connection.
+    Closed,
+    /// The client closed the connection in the middle of a line.
+    ClosedMidLine,
+    /// The client sent nothing complete within `--idle-timeout`; `unfinished`
+    /// is the start of a line it had begun (empty if none).
+    IdleTimeout { unfinished: Vec<u8> },
+    /// The server is shutting down.
+    ServerStopping,
+    /// The client does not read what it is sent (its buffers are full).
+    NotReading,
+    /// The connection broke (a reset, say).
+    Broken(io::Error),
+}
+
+impl Ending {
+    /// The line a client still listening is told as its session ends, if any.
+    /// (What to say on `Goodbye` and `ServerStopping` is each server's own.)
+    pub fn error_line(&self) -> Option<String> {
+        match self {
+            Ending::IdleTimeout { unfinished } if unfinished.is_empty() => {
+                Some(IDLE_TIMEOUT.to_string())
+            }
+            Ending::IdleTimeout { unfinished } => Some(idle_timeout_in_line(unfinished)),
+            Ending::ClosedMidLine => Some(INCOMPLETE.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Why the session ended, for the log.
+    pub fn reason(&self) -> String {
+        match self {
+            Ending::Goodbye => format!("sent {DISCONNECT_MSG}"),
+            Ending::Closed => "closed the connection".into(),
+            Ending::ClosedMidLine => "closed the connection in mid-line".into(),
+            Ending::IdleTimeout { unfinished } if unfinished.is_empty() => "idle timeout".into(),
+            Ending::IdleTimeout { .. } => "idle timeout in mid-line".into(),
+            Ending::ServerStopping => "server shutting down".into(),
+            Ending::NotReading => "not reading what it is sent".into(),
+            Ending::Broken(e) => format!("connection failed: {e}"),
+        }
+    }
+}
+
+/// One client's messages, read one at a time.
+pub struct LineSession<'a> {
+    client: &'a Client,
+    /// One reader for the whole session: it may already hold the start of
+    /// the next line, which a fresh reader would lose.
+    lines: LineReader,
+    /// Once the server is stopping: when this session stops reading.
+    reading_until: Option<Instant>,
+}
+
+impl<'a> LineSession<'a> {
+    /// A session with `client`.
+    pub fn new(client: &'a Client) -> LineSession<'a> {
+        LineSession {
+            client,
+            lines: LineReader::new(client.shared_stream(), client.idle_timeout()),
+            reading_until: None,
+        }
+    }
+
+    /// Reads what comes next: a line, an error to answer, or the end.
+    pub fn receive(&mut self) -> Next {
+        if self.client.server_is_stopping() {
+            let until = *self
+                .reading_until
+                .get_or_insert_with(|| Instant::now() + SHUTDOWN_READ_TIME);
+            if Instant::now() > until {
+                return Next::End(Ending::ServerStopping);
+            }
+        }
+        match self.lines.next_message() {
+            Ok(Received::Line(line)) => Next::Line(line),
+            Ok(Received::NotUtf8) => Next::NotUtf8,
+            Ok(Received::TooLong) => Next::TooLong,
+            // At shutdown the server ends every read: that is not the client leaving.
+            Ok(Received::End | Received::Incomplete) if self.client.server_is_stopping() => {
+                Next::End(Ending::ServerStopping)
+            }
+            Ok(Received::End) => Next::End(Ending::Closed),
+            Ok(Received::Incomplete) => Next::End(Ending::ClosedMidLine),
+            Ok(Received::IdleTimeout { unfinished }) => {
+                Next::End(Ending::IdleTimeout { unfinished })
+            }
+            Err(e) => Next::End(Ending::Broken(e)),
+        }
+    }
+}
