@@ -6,7 +6,7 @@
 //!
 //! A client and a server on one machine, in one program. The client writes
 //! messages in pieces; the server side reads them twice over, first the
-//! seed's way (each `read()` is a message), then with the line reader the
+//! original tutorials' way (each `read()` is a message), then with the line reader the
 //! lesson's servers use.
 
 use std::io::{self, Read, Write};
@@ -23,7 +23,7 @@ fn main() -> io::Result<()> {
     let (server_side, _) = listener.accept()?;
     let server_side = Arc::new(server_side);
 
-    println!("The seed's way: each read() of up to SIZE bytes is one message.");
+    println!("The original's way: each read() of up to SIZE bytes is one message.");
     let mut data = [0u8; SIZE];
     write_and_wait(&mut client, &server_side, &[b"one\n", b"two\n"])?;
     let n = (&*server_side).read(&mut data)?;

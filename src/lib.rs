@@ -53,6 +53,50 @@
 //! });
 //! assert_eq!(client_counter.into_inner().unwrap(), 2);
 //! ```
+//!
+//! # What may go to another thread: `Send`
+//!
+//! A value moved into a new thread must be `Send`. `Rc`, the
+//! single-threaded reference count, is not: two threads changing its count
+//! at once could free the value while one still uses it. So this does not
+//! compile either; `Arc`, whose count is atomic, does:
+//!
+//! ```compile_fail,E0277
+// ANCHOR: rc_to_thread
+//! use std::rc::Rc;
+//! use std::thread;
+//!
+//! let client_counter = Rc::new(0);
+//! let for_the_thread = Rc::clone(&client_counter);
+//! thread::spawn(move || println!("{for_the_thread}")); // error[E0277]
+// ANCHOR_END: rc_to_thread
+//! ```
+//!
+//! # The one-line alternative to the lock: an atomic
+//!
+//! For a counter alone, an atomic integer does what the lock does, in one
+//! indivisible step (lesson 1's exercise 2):
+//!
+//! ```
+// ANCHOR: fetch_add
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//!
+//! /// The next client id: 1, 2, 3, ...
+//! fn next_id(client_counter: &AtomicU64) -> u64 {
+//!     // Reads, adds and writes as one step: no other thread can come between.
+//!     client_counter.fetch_add(1, Ordering::Relaxed) + 1
+//! }
+// ANCHOR_END: fetch_add
+//!
+//! let client_counter = AtomicU64::new(0);
+//! let ids: Vec<u64> = std::thread::scope(|s| {
+//!     let threads: Vec<_> = (0..4).map(|_| s.spawn(|| next_id(&client_counter))).collect();
+//!     threads.into_iter().map(|t| t.join().unwrap()).collect()
+//! });
+//! let mut sorted = ids.clone();
+//! sorted.sort();
+//! assert_eq!(sorted, [1, 2, 3, 4]);
+//! ```
 
 #![forbid(unsafe_code)]
 

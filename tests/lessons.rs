@@ -257,13 +257,6 @@ fn output_within_deadline(command: &mut Command) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
-/// The path of an example program: `cargo test` builds examples next to its test binaries.
-fn example(name: &str) -> PathBuf {
-    let test_binary = std::env::current_exe().unwrap();
-    let profile_dir = test_binary.parent().unwrap().parent().unwrap();
-    profile_dir.join("examples").join(name)
-}
-
 /// What the programs print in the scenario a transcript is named after.
 fn run_scenario(name: &str) -> String {
     match name {
@@ -482,11 +475,25 @@ fn commands_in_lessons_name_real_binaries_and_flags() {
     assert!(checked > 0, "no cargo run commands found in lessons/");
 }
 
-#[test]
-fn the_quoted_compile_error_is_the_one_rustc_gives() {
+/// What rustc prints for the code in anchor `name` of src/lib.rs, compiled
+/// as the body of `main` (from inside its own directory, so rustc names the
+/// file `main.rs`, as the lessons do), and the error code the doc test
+/// above the anchor expects (its fence says `compile_fail,E0499`).
+fn compile_error(name: &str) -> (String, String) {
     let source = fs::read_to_string(root().join("src/lib.rs")).unwrap();
-    let snippet = anchor_region(&source, "unlocked_counter").expect("the unlocked_counter anchor");
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("unlocked_counter");
+    let snippet =
+        anchor_region(&source, name).unwrap_or_else(|| panic!("no anchor {name} in src/lib.rs"));
+    let anchor_line = source
+        .find(&format!("// ANCHOR: {name}"))
+        .expect("the anchor");
+    let fence = source[..anchor_line]
+        .rfind("compile_fail,")
+        .unwrap_or_else(|| panic!("{name} is not in a compile_fail doc test"));
+    let code: String = source[fence + "compile_fail,".len()..]
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     fs::create_dir_all(&dir).unwrap();
     fs::write(
         dir.join("main.rs"),
@@ -494,30 +501,43 @@ fn the_quoted_compile_error_is_the_one_rustc_gives() {
     )
     .unwrap();
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    // Compiled from inside `dir`, so rustc names the file `main.rs`, as the lesson does.
     let output = Command::new(rustc)
         .current_dir(&dir)
         .args(["--edition", "2024", "--emit=metadata", "main.rs"])
         .output()
         .expect("run rustc");
-    assert!(!output.status.success(), "the unlocked counter compiled");
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(stderr.starts_with("error[E0499]"), "{stderr}");
+    assert!(!output.status.success(), "{name} compiled");
+    (String::from_utf8(output.stderr).unwrap(), code)
+}
 
-    // Every line the lesson quotes is a line rustc printed, in the same order.
-    let lesson = fs::read_to_string(root().join("lessons/01-counter-server.md")).unwrap();
-    let blocks = marked_blocks(&lesson, "compiler-output");
-    let block = blocks
-        .first()
-        .expect("lesson 1 quotes the compiler's error after <!-- compiler-output: ... -->");
-    let lesson_lines: Vec<&str> = lesson.lines().collect();
-    let mut rustc_lines = stderr.lines();
-    for quoted in &lesson_lines[block.body.0..block.body.1] {
-        assert!(
-            rustc_lines.any(|line| line == *quoted),
-            "lesson 1 quotes a line rustc did not print (or not in this order):\n{quoted}\n\nrustc printed:\n{stderr}"
-        );
+/// Every compiler error a lesson quotes (`<!-- compiler-output: anchor -->`)
+/// is the one rustc gives for the code in that anchor: the error code the
+/// doc test expects, and every quoted line printed by rustc, in order.
+#[test]
+fn the_quoted_compile_errors_are_the_ones_rustc_gives() {
+    let mut checked = 0;
+    for (path, lesson) in lessons() {
+        let lesson_lines: Vec<&str> = lesson.lines().collect();
+        for block in marked_blocks(&lesson, "compiler-output") {
+            let (stderr, code) = compile_error(&block.target);
+            assert!(
+                stderr.starts_with(&format!("error[{code}]")),
+                "{}: {} gives\n{stderr}",
+                path.display(),
+                block.target
+            );
+            let mut rustc_lines = stderr.lines();
+            for quoted in &lesson_lines[block.body.0..block.body.1] {
+                assert!(
+                    rustc_lines.any(|line| line == *quoted),
+                    "{} quotes a line rustc did not print (or not in this order):\n{quoted}\n\nrustc printed:\n{stderr}",
+                    path.display()
+                );
+            }
+            checked += 1;
+        }
     }
+    assert!(checked >= 1, "no lesson quotes a compiler error");
 }
 
 /// Test names a lesson's tables give as proof, as `name` or `case::server`.

@@ -40,6 +40,25 @@ pub fn server_binary(protocol: Protocol) -> &'static str {
     }
 }
 
+/// The path of an example program: `cargo test` builds the examples next
+/// to its test binaries.
+pub fn example(name: &str) -> std::path::PathBuf {
+    let test_binary = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = test_binary
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    profile_dir.join("examples").join(name)
+}
+
+/// Starts a lesson's first version (an example that takes its address as
+/// its one argument) on port 0.
+pub fn first_version(name: &str) -> ServerProcess {
+    let mut command = Command::new(example(name));
+    command.arg("127.0.0.1:0");
+    ServerProcess::spawn(command)
+}
+
 /// Polls `condition` until it holds; fails the test, naming `what`, after [`DEADLINE`].
 #[track_caller]
 pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {

@@ -1,0 +1,54 @@
+//! Lesson 2's first version: "MultiThreadServer.py", the echo tutorial's
+//! server, translated straight into Rust with `std` only. A thread per
+//! client, and a loop that sends back each message until `!DISCONNECT`.
+//! It keeps the original's simplifications on purpose (one `read()` is one
+//! message, `unwrap()` where Python would raise): the lesson breaks it,
+//! then builds `echo_server`.
+//!
+//! ```text
+//! cargo run --example first_echo_server
+//! cargo run --bin client -- echo -m Hello -m World     # in a second terminal
+//! ```
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread;
+
+// ANCHOR: all
+const IP: &str = "127.0.0.1";
+const PORT: u16 = 56011;
+const SIZE: usize = 1024;
+const DISCONNECT_MSG: &str = "!DISCONNECT";
+
+fn handle_client(mut conn: TcpStream, addr: SocketAddr) {
+    println!("[New Connection] Client connected from {addr}");
+    let mut data = [0u8; SIZE];
+    loop {
+        let n = conn.read(&mut data).unwrap();
+        if n == 0 {
+            break; // The client closed the connection.
+        }
+        let msg = std::str::from_utf8(&data[..n]).unwrap();
+        if msg.trim_end_matches(['\r', '\n']) == DISCONNECT_MSG {
+            break;
+        }
+        println!("[{addr}] {}", msg.trim_end_matches(['\r', '\n']));
+        conn.write_all(msg.as_bytes()).unwrap();
+    }
+    println!("[Client disconnected]");
+}
+
+fn main() {
+    println!("[STARTING] Server is starting...");
+    // The original's ADDR, unless one is given (the tests pass port 0).
+    let addr = std::env::args().nth(1).unwrap_or(format!("{IP}:{PORT}"));
+    let listener = TcpListener::bind(addr).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    println!("[LISTENING] Server is listening on port {port}");
+    for conn in listener.incoming() {
+        let conn = conn.unwrap();
+        let addr = conn.peer_addr().unwrap();
+        thread::spawn(move || handle_client(conn, addr));
+    }
+}
+// ANCHOR_END: all

@@ -1,0 +1,391 @@
+//! The documents stand alone and stay readable.
+//!
+//! 1. Every relative link in a Markdown file resolves to a file in the
+//!    repository (and a `#heading` in a Markdown file to a heading there).
+//! 2. No file refers to anything outside the repository.
+//! 3. Each lesson's main path (without "Under the hood", the exercises and
+//!    their answers) reads in 25 minutes or less, at 200 words and 15 lines
+//!    of code a minute.
+//! 4. Each term of `lessons/glossary.md` is linked to its entry where a
+//!    lesson first uses it.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every file of the repository's own (not build output, not git's), as a path relative to the root.
+fn repository_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![PathBuf::new()];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(root().join(&dir)).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name();
+            if [".git", "target"].iter().any(|skip| name == *skip) {
+                continue;
+            }
+            let path = dir.join(&name);
+            if entry.file_type().unwrap().is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+fn markdown_files() -> Vec<PathBuf> {
+    repository_files()
+        .into_iter()
+        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
+        .collect()
+}
+
+/// The text of a Markdown file without its fenced code blocks (their lines are left empty).
+fn prose(text: &str) -> String {
+    let mut fenced = false;
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            out.push('\n');
+            continue;
+        }
+        if !fenced {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The targets of the inline links `[text](target)` in `text`.
+fn link_targets(text: &str) -> Vec<String> {
+    let mut targets = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("](") {
+        rest = &rest[at + 2..];
+        if let Some(end) = rest.find(')') {
+            targets.push(rest[..end].trim().to_string());
+        }
+    }
+    targets
+}
+
+/// The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as dashes.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+fn headings(text: &str) -> BTreeSet<String> {
+    prose(text)
+        .lines()
+        .filter_map(|line| line.strip_prefix('#'))
+        .map(|heading| slug(heading.trim_start_matches('#')))
+        .collect()
+}
+
+/// `path` with `.` and `..` resolved, or `None` if it climbs out of the repository.
+fn inside_repository(path: &Path) -> Option<PathBuf> {
+    let mut resolved = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                if !resolved.pop() {
+                    return None;
+                }
+            }
+            Component::Normal(part) => resolved.push(part),
+            _ => {}
+        }
+    }
+    Some(resolved)
+}
+
+#[test]
+fn every_markdown_link_resolves_inside_the_repository() {
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for file in markdown_files() {
+        let text = fs::read_to_string(root().join(&file)).unwrap();
+        for target in link_targets(&prose(&text)) {
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            checked += 1;
+            let (path, fragment) = target.split_once('#').unwrap_or((&target, ""));
+            let linked = if path.is_empty() {
+                file.clone()
+            } else {
+                match inside_repository(&file.parent().unwrap().join(path)) {
+                    Some(linked) => linked,
+                    None => {
+                        problems.push(format!(
+                            "{}: {target} is outside the repository",
+                            file.display()
+                        ));
+                        continue;
+                    }
+                }
+            };
+            let full = root().join(&linked);
+            if !full.exists() {
+                problems.push(format!("{}: {target} does not exist", file.display()));
+                continue;
+            }
+            if !fragment.is_empty() && linked.extension().is_some_and(|ext| ext == "md") {
+                let there = fs::read_to_string(&full).unwrap();
+                if !headings(&there).contains(fragment) {
+                    problems.push(format!(
+                        "{}: no heading #{fragment} in {}",
+                        file.display(),
+                        linked.display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "broken links:\n{}",
+        problems.join("\n")
+    );
+    assert!(checked > 20, "only {checked} links found");
+}
+
+#[test]
+fn nothing_refers_to_what_lies_outside_the_repository() {
+    // Names a learner's clone does not have: the course's own materials, and
+    // its issue tracker.
+    let outside = [
+        "../shared",
+        "shared/seeds",
+        "shared/notes",
+        "seed 0",
+        "seeds",
+        "the seed",
+        "SPEC.md",
+        "the SPEC",
+        "SPEC's",
+        "issue 1",
+        "issue 5",
+        "issue #",
+    ];
+    let mut problems = Vec::new();
+    for file in repository_files() {
+        let Ok(text) = fs::read_to_string(root().join(&file)) else {
+            continue; // Not text.
+        };
+        if file == Path::new("tests/docs.rs") {
+            continue; // This list.
+        }
+        for (n, line) in text.lines().enumerate() {
+            let lower = line.to_lowercase();
+            for name in outside {
+                if lower.contains(&name.to_lowercase()) {
+                    problems.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+                }
+            }
+            let hashed = line.split(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '.');
+            if hashed
+                .filter(|word| word.ends_with(".txt"))
+                .any(|word| word.len() > 20 && word.contains('_'))
+            {
+                problems.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "references to what is not in the repository:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// The lessons, in reading order.
+fn lessons() -> Vec<(PathBuf, String)> {
+    let mut lessons: Vec<(PathBuf, String)> = markdown_files()
+        .into_iter()
+        .filter(|path| {
+            path.starts_with("lessons")
+                && path
+                    .file_name()
+                    .and_then(|name| name.to_str())
+                    .is_some_and(|name| name.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .map(|path| {
+            let text = fs::read_to_string(root().join(&path)).unwrap();
+            (path, text)
+        })
+        .collect();
+    lessons.sort();
+    lessons
+}
+
+/// A lesson's main path: everything but its "Under the hood" part, its
+/// exercises and the answers folded in `<details>` blocks.
+fn main_path(text: &str) -> String {
+    let mut kept = String::new();
+    let mut skipping_section = false;
+    let mut in_details = false;
+    for line in text.lines() {
+        if let Some(heading) = line.strip_prefix("## ") {
+            let heading = heading.to_lowercase();
+            skipping_section =
+                heading.contains("under the hood") || heading.starts_with("exercises");
+        }
+        if line.trim_start().starts_with("<details") {
+            in_details = true;
+        }
+        if !skipping_section && !in_details {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+        if line.trim_start().starts_with("</details>") {
+            in_details = false;
+        }
+    }
+    kept
+}
+
+/// Minutes to read `text`: prose at 200 words a minute, fenced lines at 15 a minute.
+fn reading_minutes(text: &str) -> (usize, usize, f64) {
+    let mut fenced = false;
+    let (mut words, mut code_lines) = (0, 0);
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            if !line.trim().is_empty() {
+                code_lines += 1;
+            }
+        } else if !line.trim_start().starts_with("<!--") {
+            words += line
+                .split_whitespace()
+                .filter(|w| w.chars().any(char::is_alphanumeric))
+                .count();
+        }
+    }
+    (
+        words,
+        code_lines,
+        words as f64 / 200.0 + code_lines as f64 / 15.0,
+    )
+}
+
+#[test]
+fn each_lessons_main_path_reads_in_25_minutes() {
+    let mut report = Vec::new();
+    let mut too_long = Vec::new();
+    for (path, text) in lessons() {
+        let (words, code_lines, minutes) = reading_minutes(&main_path(&text));
+        let (all_words, all_code, all_minutes) = reading_minutes(&text);
+        let line = format!(
+            "{}: main path {words} words + {code_lines} lines of code = {minutes:.1} min; whole lesson {all_words} words + {all_code} lines = {all_minutes:.1} min",
+            path.display()
+        );
+        if minutes > 25.0 {
+            too_long.push(line.clone());
+        }
+        report.push(line);
+    }
+    // `cargo test --test docs -- --nocapture` prints the table.
+    println!("{}", report.join("\n"));
+    assert!(report.len() >= 4, "lessons not found");
+    assert!(
+        too_long.is_empty(),
+        "over 25 minutes:\n{}",
+        too_long.join("\n")
+    );
+}
+
+/// The glossary's terms: each `### Term` heading (under `## Networking` and
+/// the other topics), with the anchor it links to. A term in backquotes is
+/// a Rust name, matched as written, backquotes included (`Send`, not "send").
+fn glossary_terms() -> Vec<(String, String)> {
+    let glossary =
+        fs::read_to_string(root().join("lessons/glossary.md")).expect("lessons/glossary.md");
+    prose(&glossary)
+        .lines()
+        .filter_map(|line| line.strip_prefix("### "))
+        .map(|heading| {
+            // "RST (reset)": the term is what comes before the parenthesis.
+            let term = heading.split(" (").next().unwrap().trim().to_string();
+            (term, slug(heading))
+        })
+        .collect()
+}
+
+/// The byte offset of the first use of `term` in `text`: a Rust name in
+/// backquotes exactly as written, any other term as a whole word in any case.
+fn first_use(text: &str, term: &str) -> Option<usize> {
+    if term.starts_with('`') {
+        return text.find(term);
+    }
+    let lower = text.to_lowercase();
+    let term = term.to_lowercase();
+    let mut from = 0;
+    while let Some(at) = lower[from..].find(&term) {
+        let start = from + at;
+        let end = start + term.len();
+        let before = lower[..start].chars().next_back();
+        let after = lower[end..].chars().next();
+        let word_edge = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric() && c != '_');
+        if word_edge(before) && word_edge(after) {
+            return Some(start);
+        }
+        from = end;
+    }
+    None
+}
+
+#[test]
+fn glossary_terms_are_linked_where_a_lesson_first_uses_them() {
+    let terms = glossary_terms();
+    assert!(terms.len() >= 20, "only {} glossary terms", terms.len());
+    let mut problems = Vec::new();
+    for (path, text) in lessons() {
+        // Headings and the lesson's header table are not where a term is used.
+        let body: String = prose(&text)
+            .lines()
+            .map(|line| if line.starts_with('#') { "" } else { line })
+            .collect::<Vec<_>>()
+            .join("\n");
+        for (term, anchor) in &terms {
+            let Some(at) = first_use(&body, term) else {
+                continue;
+            };
+            // The use must sit inside `[...](glossary.md#anchor)`.
+            let opened = body[..at].rfind('[');
+            let closed = body[..at].rfind(']');
+            let in_link_text = opened.is_some_and(|open| closed.is_none_or(|close| close < open));
+            let link = format!("](glossary.md#{anchor})");
+            let linked = in_link_text
+                && body[at..]
+                    .find(']')
+                    .is_some_and(|close| body[at + close..].starts_with(&link));
+            if !linked {
+                let line = body[..at].lines().count();
+                problems.push(format!(
+                    "{}:{line}: first use of \"{term}\" is not linked to glossary.md#{anchor}",
+                    path.display()
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

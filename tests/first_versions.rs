@@ -1,0 +1,247 @@
+//! Each lesson's first version (`examples/first_*.rs`), end to end: it
+//! works, and it breaks the way its lesson says.
+//!
+//! The first versions keep the original tutorials' simplifications on
+//! purpose. These tests show each weakness a lesson demonstrates, quickly
+//! and within a deadline, so the lesson can cite them; the real servers'
+//! suites then prove the guard that fixes each one.
+
+mod support;
+
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::*;
+use threaded_servers::procfs;
+
+const COUNTER: &str = "first_counter_server";
+const ECHO: &str = "first_echo_server";
+const QUEUE: &str = "first_queue_server";
+
+/// How long a test waits to see that something does not happen.
+const PATIENCE: Duration = Duration::from_secs(1);
+
+/// True if nothing arrives on `stream` within [`PATIENCE`].
+fn silent_for_a_while(stream: &mut std::net::TcpStream) -> bool {
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut byte = [0u8; 1];
+    let silent = matches!(stream.read(&mut byte), Err(e) if e.kind() == ErrorKind::WouldBlock);
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    silent
+}
+
+/// Everything until the connection ends, however it ends (a reset included).
+fn whatever_comes(stream: &mut std::net::TcpStream) -> String {
+    let mut bytes = Vec::new();
+    let _ = stream.read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn threads(server: &ServerProcess) -> usize {
+    procfs::status(server.pid())
+        .expect("/proc/PID/status")
+        .threads
+}
+
+// Lesson 1: the counter server.
+
+/// The happy path: each client gets the next id and the original's reply.
+#[test]
+fn the_first_counter_server_greets_clients_1_2_3() {
+    let mut server = first_version(COUNTER);
+    for id in 1..=3 {
+        let reply = counter_exchange(server.address(), b"Hello, Server!");
+        assert_eq!(
+            reply,
+            format!("Hello Client {id}, server received your message!")
+        );
+        server.wait_for(&format!("Client {id} disconnected."));
+    }
+    assert_eq!(server.lines[2], "Client 1 says: Hello, Server!");
+}
+
+/// A client that connects and sends nothing holds its thread for ever (here:
+/// for as long as the test looks); the others are served meanwhile.
+#[test]
+fn the_first_counter_server_waits_for_ever_on_a_silent_client() {
+    let mut server = first_version(COUNTER);
+    let before = threads(&server);
+    let mut silent = server.connect();
+    server.wait_for("Client 1 connected");
+    assert!(counter_exchange(server.address(), b"hi").starts_with("Hello Client 2,"));
+    assert!(
+        silent_for_a_while(&mut silent),
+        "the silent client got an answer"
+    );
+    assert_eq!(threads(&server), before + 1, "its thread is still waiting");
+}
+
+/// Bytes that are not UTF-8: `unwrap()` panics, the client's thread dies
+/// without a reply; the server lives on.
+#[test]
+fn the_first_counter_server_loses_a_clients_thread_to_invalid_utf8() {
+    let server = first_version(COUNTER);
+    let mut stream = server.connect();
+    stream.write_all(b"\xff\xfe").unwrap();
+    assert_eq!(whatever_comes(&mut stream), "", "no reply at all");
+    server.wait_for_stderr("panicked");
+    assert!(counter_exchange(server.address(), b"hi").starts_with("Hello Client 2,"));
+}
+
+/// Ctrl-C kills it on the spot: no shutdown line, and a connected client is
+/// cut off without an answer.
+#[test]
+fn the_first_counter_server_dies_on_ctrl_c() {
+    let mut server = first_version(COUNTER);
+    let mut waiting = server.connect();
+    server.wait_for("Client 1 connected");
+    server.signal(Signal::SIGINT);
+    let status = server.wait_for_exit(DEADLINE);
+    assert_eq!(status.signal(), Some(Signal::SIGINT as i32), "{status}");
+    assert_eq!(whatever_comes(&mut waiting), "");
+    assert_eq!(server.lines.len(), 2, "{}", server.output());
+}
+
+// Lesson 2: the echo server.
+
+/// The happy path: each message comes back, `!DISCONNECT` ends the session.
+#[test]
+fn the_first_echo_server_echoes_until_disconnect() {
+    let mut server = first_version(ECHO);
+    let mut stream = server.connect();
+    for line in ["Hello\n", "World\n"] {
+        stream.write_all(line.as_bytes()).unwrap();
+        assert_eq!(read_line(&mut stream), line);
+    }
+    stream.write_all(b"!DISCONNECT\n").unwrap();
+    assert_end_of_stream(&mut stream);
+    server.wait_for("[Client disconnected]");
+}
+
+/// Two messages in one write arrive in one `read()`: to this server they
+/// are one message, so a goodbye sent with another line is missed.
+#[test]
+fn the_first_echo_server_misses_a_goodbye_sent_with_another_line() {
+    let mut server = first_version(ECHO);
+    let mut stream = server.connect();
+    server.wait_for("[New Connection]");
+    stream.write_all(b"bye now\n!DISCONNECT\n").unwrap();
+    assert_eq!(read_lines(&mut stream, 2), ["bye now\n", "!DISCONNECT\n"]);
+    // The session goes on: the goodbye was never seen as one.
+    stream.write_all(b"still here\n").unwrap();
+    assert_eq!(read_line(&mut stream), "still here\n");
+}
+
+/// One message in two writes arrives in two `read()`s: two messages.
+#[test]
+fn the_first_echo_server_splits_a_message_that_arrives_in_pieces() {
+    let mut server = first_version(ECHO);
+    let mut stream = server.connect();
+    stream.write_all(b"hel").unwrap();
+    wait_until_server_has_read(&stream);
+    stream.write_all(b"lo\n").unwrap();
+    let address = stream.local_addr().unwrap();
+    server.wait_for(&format!("[{address}] lo"));
+    let messages: Vec<&String> = server
+        .lines
+        .iter()
+        .filter(|line| line.starts_with(&format!("[{address}]")))
+        .collect();
+    assert_eq!(
+        messages,
+        [&format!("[{address}] hel"), &format!("[{address}] lo")]
+    );
+}
+
+/// Bytes that are not UTF-8 end the session with a panic; no answer.
+#[test]
+fn the_first_echo_server_loses_a_session_to_invalid_utf8() {
+    let server = first_version(ECHO);
+    let mut stream = server.connect();
+    stream.write_all(b"\xff\xfe\n").unwrap();
+    assert_eq!(whatever_comes(&mut stream), "");
+    server.wait_for_stderr("panicked");
+    let mut next = server.connect();
+    next.write_all(b"next\n").unwrap();
+    assert_eq!(read_line(&mut next), "next\n");
+}
+
+// Lesson 3: the queue server.
+
+/// The happy path: replies to their senders, and a direct message to Client 2.
+#[test]
+fn the_first_queue_server_answers_and_passes_messages_on() {
+    let server = first_version(QUEUE);
+    let (mut first, _) = session_with_id(Protocol::Queue, server.address());
+    let (mut second, _) = session_with_id(Protocol::Queue, server.address());
+    first.write_all(b"hello\n").unwrap();
+    assert_eq!(read_line(&mut first), "Processed: hello\n");
+    first.write_all(b"@2 hi there\n").unwrap();
+    assert_eq!(read_line(&mut second), "From Client 1: hi there\n");
+    assert_eq!(read_line(&mut first), "Delivered to Client 2: hi there\n");
+}
+
+/// A client that sends and never reads its replies fills its buffers; the
+/// processing thread then waits in `write_all`, holding the registry's lock,
+/// and nobody else gets an answer.
+#[test]
+fn the_first_queue_server_stalls_everyone_when_one_client_stops_reading() {
+    let server = first_version(QUEUE);
+    let (mut other, _) = session_with_id(Protocol::Queue, server.address());
+    let (flooder, _) = session_with_id(Protocol::Queue, server.address());
+    let flooding = thread::spawn(move || {
+        let line = format!("{}\n", "x".repeat(1000));
+        while (&flooder).write_all(line.as_bytes()).is_ok() {}
+    });
+    // Until the flooder's buffers are full, the other client is answered.
+    let deadline = Instant::now() + DEADLINE;
+    let mut n = 0;
+    loop {
+        n += 1;
+        other.write_all(format!("ping {n}\n").as_bytes()).unwrap();
+        if silent_for_a_while(&mut other) {
+            break; // No answer: the processing thread is stuck.
+        }
+        read_line(&mut other);
+        assert!(
+            Instant::now() < deadline,
+            "the processing thread never stalled"
+        );
+    }
+    drop(server); // Kills it: the only way out.
+    flooding.join().unwrap();
+}
+
+/// Ctrl-C ends the process with the processing thread: a message the server
+/// has already read, still waiting in the queue, is never answered, and its
+/// sender is not told.
+#[test]
+fn the_first_queue_server_loses_messages_it_has_read_at_ctrl_c() {
+    let mut server = first_version(QUEUE);
+    let (mut sender, _) = session_with_id(Protocol::Queue, server.address());
+    // A client that never reads holds up the processing thread (see above),
+    // so that the next message waits in the queue.
+    let (staller, _) = session_with_id(Protocol::Queue, server.address());
+    let stalling = thread::spawn(move || {
+        let line = format!("{}\n", "x".repeat(1000));
+        while (&staller).write_all(line.as_bytes()).is_ok() {}
+    });
+    eventually("the processing thread stalls", || {
+        sender.write_all(b"are you there?\n").unwrap();
+        let stalled = silent_for_a_while(&mut sender);
+        if !stalled {
+            read_line(&mut sender);
+        }
+        stalled
+    });
+    sender.write_all(b"important\n").unwrap();
+    wait_until_server_has_read(&sender);
+    server.signal(Signal::SIGINT);
+    server.wait_for_exit(DEADLINE);
+    let rest = whatever_comes(&mut sender);
+    assert!(!rest.contains("important"), "{rest:?}");
+    assert!(!server.lines.iter().any(|l| l.contains("says: important")));
+    stalling.join().unwrap();
+}
