@@ -102,11 +102,8 @@ fn inside_repository(path: &Path) -> Option<PathBuf> {
     let mut resolved = PathBuf::new();
     for component in path.components() {
         match component {
-            Component::ParentDir => {
-                if !resolved.pop() {
-                    return None;
-                }
-            }
+            Component::ParentDir if !resolved.pop() => return None,
+            Component::ParentDir => {}
             Component::Normal(part) => resolved.push(part),
             _ => {}
         }
