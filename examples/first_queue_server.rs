@@ -96,8 +96,8 @@ fn main() {
     thread::spawn(move || process_messages(queued_messages, connections));
 
     let mut client_counter = 0; // Only this thread changes it: no lock.
-    for conn in listener.incoming() {
-        let mut conn = conn.unwrap();
+    loop {
+        let (mut conn, address) = listener.accept().unwrap();
         client_counter += 1;
         let client_id = client_counter;
         let welcome = format!(
