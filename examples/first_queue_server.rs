@@ -109,10 +109,7 @@ fn main() {
             .lock()
             .unwrap()
             .insert(client_id, registered);
-        println!(
-            "Client {client_id} connected from {}",
-            conn.peer_addr().unwrap()
-        );
+        println!("Client {client_id} connected from {address}");
         let message_queue = message_queue.clone();
         thread::spawn(move || handle_client(client_id, conn, message_queue));
     }
