@@ -138,6 +138,7 @@ impl Server {
         client
     }
 
+    // ANCHOR: close_all_clients
     /// Shutdown, second half: ends every client's wait for input, waits (at
     /// most `grace`) for the client threads to finish, then tells every
     /// client still waiting in the accept queue that the server is stopping.
@@ -168,6 +169,7 @@ impl Server {
         // Linux) instead of waiting in a queue nobody will read.
         let _ = SockRef::from(&self.listener).shutdown(Direction::Read);
     }
+    // ANCHOR_END: close_all_clients
 }
 
 // ANCHOR: spawn_client_thread

@@ -231,22 +231,36 @@ fn lessons() -> Vec<(PathBuf, String)> {
     lessons
 }
 
-/// A lesson's main path: everything but its "Under the hood" part, its
-/// exercises and the answers folded in `<details>` blocks.
-fn main_path(text: &str) -> String {
+/// The parts of a lesson, for reading time.
+#[derive(Clone, Copy, PartialEq)]
+enum Part {
+    Main,
+    UnderTheHood,
+    /// Exercises, and every answer folded in a `<details>` block.
+    Exercises,
+}
+
+/// The lines of `text` in part `wanted`.
+fn part(text: &str, wanted: Part) -> String {
     let mut kept = String::new();
-    let mut skipping_section = false;
+    let mut section = Part::Main;
     let mut in_details = false;
     for line in text.lines() {
         if let Some(heading) = line.strip_prefix("## ") {
             let heading = heading.to_lowercase();
-            skipping_section =
-                heading.contains("under the hood") || heading.starts_with("exercises");
+            section = if heading.contains("under the hood") {
+                Part::UnderTheHood
+            } else if heading.starts_with("exercises") {
+                Part::Exercises
+            } else {
+                Part::Main
+            };
         }
         if line.trim_start().starts_with("<details") {
             in_details = true;
         }
-        if !skipping_section && !in_details {
+        let here = if in_details { Part::Exercises } else { section };
+        if here == wanted {
             kept.push_str(line);
             kept.push('\n');
         }
@@ -255,6 +269,22 @@ fn main_path(text: &str) -> String {
         }
     }
     kept
+}
+
+/// The minutes a lesson's header promises: "about N minutes for the main
+/// path" and, for "Under the hood", "about M more."
+fn promised_minutes(text: &str) -> (Option<f64>, Option<f64>) {
+    let number_before = |marker: &str| -> Option<f64> {
+        let before = text[..text.find(marker)?].trim_end();
+        let start = before
+            .rfind(|c: char| !c.is_ascii_digit())
+            .map_or(0, |at| at + 1);
+        before[start..].parse().ok()
+    };
+    (
+        number_before(" minutes for the main path"),
+        number_before(" more."),
+    )
 }
 
 /// Minutes to read `text`: prose at 200 words a minute, fenced lines at 15 a minute.
@@ -289,14 +319,27 @@ fn each_lessons_main_path_reads_in_25_minutes() {
     let mut report = Vec::new();
     let mut too_long = Vec::new();
     for (path, text) in lessons() {
-        let (words, code_lines, minutes) = reading_minutes(&main_path(&text));
-        let (all_words, all_code, all_minutes) = reading_minutes(&text);
+        let (words, code_lines, minutes) = reading_minutes(&part(&text, Part::Main));
+        let (_, _, hood) = reading_minutes(&part(&text, Part::UnderTheHood));
+        let (_, _, exercises) = reading_minutes(&part(&text, Part::Exercises));
         let line = format!(
-            "{}: main path {words} words + {code_lines} lines of code = {minutes:.1} min; whole lesson {all_words} words + {all_code} lines = {all_minutes:.1} min",
+            "{}: main path {words} words + {code_lines} lines of code = {minutes:.1} min; under the hood {hood:.1} min; exercises and answers {exercises:.1} min",
             path.display()
         );
         if minutes > 25.0 {
             too_long.push(line.clone());
+        }
+        // The header's promise, within three minutes either way.
+        let (main_promise, hood_promise) = promised_minutes(&text);
+        for (promised, actual, what) in [
+            (main_promise, minutes, "main path"),
+            (hood_promise, hood, "under the hood"),
+        ] {
+            match promised {
+                Some(promised) if (promised - actual).abs() <= 3.0 => {}
+                Some(promised) => too_long.push(format!("{}: the header says {promised} minutes for the {what}, it reads in {actual:.1}", path.display())),
+                None => too_long.push(format!("{}: the header gives no reading time for the {what} (\"about N minutes for the main path\", \"... about M more.\")", path.display())),
+            }
         }
         report.push(line);
     }
@@ -350,6 +393,28 @@ fn first_use(text: &str, term: &str) -> Option<usize> {
     None
 }
 
+/// `text` with what lies between each `open` and the next `close` replaced
+/// by spaces, so that byte offsets stay the same.
+fn blank_out(text: &str, open: &str, close: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(open) {
+        let inside = &rest[at + open.len()..];
+        let Some(end) = inside.find(close) else { break };
+        out.push_str(&rest[..at + open.len()]);
+        for c in inside[..end].chars() {
+            match c {
+                '\n' => out.push('\n'),
+                c => out.extend(std::iter::repeat_n(' ', c.len_utf8())),
+            }
+        }
+        out.push_str(close);
+        rest = &inside[end + close.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[test]
 fn glossary_terms_are_linked_where_a_lesson_first_uses_them() {
     let terms = glossary_terms();
@@ -362,8 +427,17 @@ fn glossary_terms_are_linked_where_a_lesson_first_uses_them() {
             .map(|line| if line.starts_with('#') { "" } else { line })
             .collect::<Vec<_>>()
             .join("\n");
+        // Where a term can be "used": not inside a link's target, and (for
+        // a plain word) not inside `code`, which is a name, not prose.
+        let outside_targets = blank_out(&body, "](", ")");
+        let outside_code = blank_out(&outside_targets, "`", "`");
         for (term, anchor) in &terms {
-            let Some(at) = first_use(&body, term) else {
+            let searched = if term.starts_with('`') {
+                &outside_targets
+            } else {
+                &outside_code
+            };
+            let Some(at) = first_use(searched, term) else {
                 continue;
             };
             // The use must sit inside `[...](glossary.md#anchor)`.

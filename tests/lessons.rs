@@ -61,6 +61,24 @@ struct MarkedBlock {
     target: String,
     /// Line index of the first line inside the fence, and one past the last.
     body: (usize, usize),
+    /// The fence's indentation (a block inside a list item is indented);
+    /// the block's lines carry it too.
+    indent: usize,
+}
+
+impl MarkedBlock {
+    /// The block's lines, without the indentation of the list item it is in.
+    fn text(&self, lines: &[impl AsRef<str>]) -> Vec<String> {
+        lines[self.body.0..self.body.1]
+            .iter()
+            .map(|line| {
+                let line = line.as_ref();
+                line.get(self.indent..)
+                    .unwrap_or(line.trim_start())
+                    .to_string()
+            })
+            .collect()
+    }
 }
 
 fn marked_blocks(text: &str, kind: &str) -> Vec<MarkedBlock> {
@@ -73,18 +91,22 @@ fn marked_blocks(text: &str, kind: &str) -> Vec<MarkedBlock> {
         };
         let target = rest.trim_end_matches("-->").trim().to_string();
         assert!(
-            lines.get(i + 1).is_some_and(|l| l.starts_with("```")),
+            lines
+                .get(i + 1)
+                .is_some_and(|l| l.trim_start().starts_with("```")),
             "the line after `{line}` must open a fenced block"
         );
+        let indent = lines[i + 1].len() - lines[i + 1].trim_start().len();
         let start = i + 2;
         let end = start
             + lines[start..]
                 .iter()
-                .position(|l| l.starts_with("```"))
+                .position(|l| l.trim_start().starts_with("```"))
                 .unwrap_or_else(|| panic!("unclosed block after `{line}`"));
         blocks.push(MarkedBlock {
             target,
             body: (start, end),
+            indent,
         });
     }
     blocks
@@ -187,15 +209,20 @@ fn excerpts_are_verbatim_copies_of_the_source() {
                 continue;
             };
             let (start, end) = block.body;
-            if lines[start..end].join("\n") != expected {
+            let shown = block.text(&lines).join("\n");
+            if shown != expected {
                 if update {
-                    lines.splice(start..end, expected.lines().map(String::from));
+                    let indent = " ".repeat(block.indent);
+                    let indented = expected.lines().map(|line| match line {
+                        "" => String::new(),
+                        line => format!("{indent}{line}"),
+                    });
+                    lines.splice(start..end, indented);
                 } else {
                     problems.push(format!(
-                        "{}: the excerpt {} differs from the source:\n--- lesson ---\n{}\n--- source ---\n{expected}",
+                        "{}: the excerpt {} differs from the source:\n--- lesson ---\n{shown}\n--- source ---\n{expected}",
                         path.display(),
                         block.target,
-                        lines[start..end].join("\n")
                     ));
                 }
             }
@@ -221,7 +248,7 @@ fn mask(text: &str) -> String {
     let mut masked = String::new();
     for line in text.lines() {
         let mut line = line.to_string();
-        for marker in ["127.0.0.1:", "on port "] {
+        for marker in ["127.0.0.1:", "on port ", "' ("] {
             let mut from = 0;
             while let Some(found) = line[from..].find(marker) {
                 let digits_at = from + found + marker.len();
@@ -261,8 +288,15 @@ fn output_within_deadline(command: &mut Command) -> std::process::Output {
 fn run_scenario(name: &str) -> String {
     match name {
         // Lesson 1: the server in one terminal, `client` twice in another, then Ctrl-C.
-        "counter-server-console" | "counter-client-console" => {
-            let mut server = ServerProcess::start(COUNTER_SERVER, &[]);
+        "counter-server-console"
+        | "counter-client-console"
+        | "first-counter-console"
+        | "first-counter-client" => {
+            let mut server = if name.starts_with("first") {
+                first_version("first_counter_server")
+            } else {
+                ServerProcess::start(COUNTER_SERVER, &[])
+            };
             let mut client_output = String::new();
             for n in 1..=2 {
                 let output = output_within_deadline(
@@ -274,11 +308,31 @@ fn run_scenario(name: &str) -> String {
             }
             server.signal(Signal::SIGINT);
             server.wait_for_exit(Duration::from_secs(2));
-            if name == "counter-client-console" {
+            if name.ends_with("client") || name == "counter-client-console" {
                 client_output
             } else {
                 server.lines.join("\n") + "\n"
             }
+        }
+        // Lesson 1: bytes that are not UTF-8, sent to the first version: its stderr.
+        "first-counter-panic" => {
+            // As a learner runs it: no RUST_BACKTRACE in the environment.
+            let mut command = Command::new(example("first_counter_server"));
+            command.arg("127.0.0.1:0").env_remove("RUST_BACKTRACE");
+            let mut server = ServerProcess::spawn(command);
+            let mut stream = server.connect();
+            stream.write_all(b"\xff\xfe").unwrap();
+            let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
+            server.wait_for_stderr("Utf8Error");
+            server.signal(Signal::SIGKILL);
+            server.wait_for_exit(DEADLINE);
+            // The backtrace hint varies with RUST_BACKTRACE; the panic itself does not.
+            server
+                .stderr()
+                .lines()
+                .filter(|line| !line.is_empty() && !line.starts_with("note:"))
+                .map(|line| format!("{line}\n"))
+                .collect()
         }
         // Lesson 2: the echo server in one terminal, `client echo` in another, then Ctrl-C.
         "echo-server-console" | "echo-client-console" => {
@@ -382,10 +436,10 @@ fn transcripts_are_what_the_programs_print() {
     for (path, text) in lessons() {
         let lines: Vec<&str> = text.lines().collect();
         for block in marked_blocks(&text, "output") {
-            let (start, end) = block.body;
+            let text = block.text(&lines);
             // What the terminal adds, not the program: the prompt's command
             // lines, and the `^C` it echoes in front of the next output.
-            let shown: Vec<&str> = lines[start..end]
+            let shown: Vec<&str> = text
                 .iter()
                 .filter(|l| !l.starts_with("$ "))
                 .map(|l| l.strip_prefix("^C").unwrap_or(l))
@@ -411,7 +465,7 @@ fn program(name: &str) -> Option<PathBuf> {
         "queue_server" => env!("CARGO_BIN_EXE_queue_server").into(),
         "client" => env!("CARGO_BIN_EXE_client").into(),
         "swarm" => env!("CARGO_BIN_EXE_swarm").into(),
-        "framing" => example("framing"),
+        name if root().join(format!("examples/{name}.rs")).exists() => example(name),
         _ => return None,
     })
 }
@@ -527,9 +581,9 @@ fn the_quoted_compile_errors_are_the_ones_rustc_gives() {
                 block.target
             );
             let mut rustc_lines = stderr.lines();
-            for quoted in &lesson_lines[block.body.0..block.body.1] {
+            for quoted in block.text(&lesson_lines) {
                 assert!(
-                    rustc_lines.any(|line| line == *quoted),
+                    rustc_lines.any(|line| line == quoted),
                     "{} quotes a line rustc did not print (or not in this order):\n{quoted}\n\nrustc printed:\n{stderr}",
                     path.display()
                 );

@@ -59,7 +59,6 @@ struct Args {
     workers: Option<u16>,
 }
 
-// ANCHOR: client_counter
 /// The original's `client_counter`: the last client id handed out.
 ///
 /// Every client thread takes the next id from it, so every thread needs to
@@ -73,7 +72,6 @@ enum ClientCounter {
     /// same value before either writes, and both get the same id.
     Racy(AtomicU64),
 }
-// ANCHOR_END: client_counter
 
 impl ClientCounter {
     /// Hands out the next client id: 1, 2, 3, ...
