@@ -47,6 +47,39 @@ impl Protocol {
             Protocol::Queue => 65432,
         }
     }
+
+    /// How `client` and `swarm` name it on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Protocol::Counter => "counter",
+            Protocol::Echo => "echo",
+            Protocol::Queue => "queue",
+        }
+    }
+
+    /// Which lesson's server sent `first`, if it gives itself away.
+    ///
+    /// `first` is the first line a client received, with its `\n`, or all it
+    /// received before the stream ended if no `\n` came; `sent` is the line
+    /// the client had sent by then, without its `\n`, if it knows it. Each
+    /// server's first words are its own: a counter server sends its greeting
+    /// with no newline and closes, a queue server sends its welcome line as
+    /// soon as a client connects, and an echo server sends back the line it
+    /// was sent. An echo is checked first: a client may send anything,
+    /// a welcome's words included.
+    pub fn recognize(first: &str, sent: Option<&str>) -> Option<Protocol> {
+        if parse_greeting(first).is_some() {
+            return Some(Protocol::Counter);
+        }
+        let line = first.strip_suffix('\n')?;
+        if sent == Some(line) {
+            Some(Protocol::Echo)
+        } else if parse_welcome(line).is_some() {
+            Some(Protocol::Queue)
+        } else {
+            None
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -220,6 +253,46 @@ mod tests {
         assert_eq!(parse_direct_message("@2"), Some(Err(DIRECT_MESSAGE_USAGE)));
         let huge = "@99999999999999999999999 overflow";
         assert_eq!(parse_direct_message(huge), Some(Err(DIRECT_MESSAGE_USAGE)));
+    }
+
+    #[test]
+    fn each_server_is_recognized_by_its_first_line() {
+        let message = "Hello, Server!";
+        assert_eq!(
+            Protocol::recognize(&greeting(3), Some(message)),
+            Some(Protocol::Counter)
+        );
+        assert_eq!(
+            Protocol::recognize(&format!("{}\n", welcome(3)), None),
+            Some(Protocol::Queue)
+        );
+        assert_eq!(
+            Protocol::recognize("Hello, Server!\n", Some(message)),
+            Some(Protocol::Echo)
+        );
+        assert_eq!(Protocol::recognize("\n", Some("")), Some(Protocol::Echo));
+    }
+
+    #[test]
+    fn recognition_needs_the_exact_line_and_ending() {
+        // A greeting is never followed by a newline: with one, it is an echo
+        // of a line that said the same, or nothing known.
+        let echoed_greeting = format!("{}\n", greeting(1));
+        assert_eq!(
+            Protocol::recognize(&echoed_greeting, Some(&greeting(1))),
+            Some(Protocol::Echo)
+        );
+        assert_eq!(Protocol::recognize(&echoed_greeting, None), None);
+        // A welcome is a whole line; an echo of one is an echo.
+        assert_eq!(Protocol::recognize(&welcome(1), None), None);
+        let echoed_welcome = format!("{}\n", welcome(1));
+        assert_eq!(
+            Protocol::recognize(&echoed_welcome, Some(&welcome(1))),
+            Some(Protocol::Echo)
+        );
+        assert_eq!(Protocol::recognize("Processed: hi\n", Some("hi")), None);
+        assert_eq!(Protocol::recognize(TOO_LONG, None), None);
+        assert_eq!(Protocol::recognize("", Some("")), None);
     }
 
     #[test]
