@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
 use clap::Parser;
-use threaded_servers::cli::ServerArgs;
+use threaded_servers::cli::{ServerArgs, listen_defaults};
 use threaded_servers::connections::Client;
 use threaded_servers::console::{Console, escape, exit_code};
 use threaded_servers::framing::{SIZE, is_timeout, read_once, strip_line_ending};
@@ -43,7 +43,7 @@ const ADDR: (&str, u16) = ("127.0.0.1", Protocol::Counter.default_port());
 
 /// Lesson 1: a thread per client and a counter behind a lock (the counter tutorial).
 #[derive(Parser)]
-#[command(version)]
+#[command(version, mut_args(listen_defaults(ADDR)))]
 struct Args {
     #[command(flatten)]
     server: ServerArgs,

@@ -23,7 +23,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use threaded_servers::cli::ServerArgs;
+use threaded_servers::cli::{ServerArgs, listen_defaults};
 use threaded_servers::connections::Client;
 use threaded_servers::console::{Console, escape, exit_code};
 use threaded_servers::framing;
@@ -51,7 +51,7 @@ const DISCONNECT_MSG: &str = protocol::DISCONNECT_MSG;
 
 /// Lesson 2: an echo server, a loop per client, and message framing (the echo tutorial, "MultiThreadServer.py").
 #[derive(Parser)]
-#[command(version)]
+#[command(version, mut_args(listen_defaults(ADDR)))]
 struct Args {
     #[command(flatten)]
     server: ServerArgs,

@@ -25,7 +25,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use threaded_servers::cli::ServerArgs;
+use threaded_servers::cli::{ServerArgs, listen_defaults};
 use threaded_servers::connections::Client;
 use threaded_servers::console::{Console, escape, exit_code};
 use threaded_servers::framing::send_now;
@@ -50,7 +50,7 @@ const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Lesson 3: a client registry, a message queue and a processing thread.
 #[derive(Parser)]
-#[command(version)]
+#[command(version, mut_args(listen_defaults(ADDR)))]
 struct Args {
     #[command(flatten)]
     server: ServerArgs,

@@ -30,7 +30,7 @@ mod idle;
 mod progress;
 mod report;
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,8 +38,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use clap::builder::RangedU64ValueParser;
-use threaded_servers::cli::parse_seconds;
+use threaded_servers::cli::{ServerAddress, parse_count, parse_seconds};
 use threaded_servers::limits::raise_open_file_limit;
 use threaded_servers::protocol::Protocol;
 use threaded_servers::{procfs, say, warn};
@@ -58,30 +57,25 @@ struct Args {
     #[command(subcommand)]
     protocol: Protocol,
 
-    /// Server address.
-    #[arg(long, global = true, default_value = "127.0.0.1")]
-    host: String,
-
-    /// Server port [default: the lesson's port for that server].
-    #[arg(long, global = true)]
-    port: Option<u16>,
+    #[command(flatten)]
+    address: ServerAddress,
 
     /// How many clients in all.
-    #[arg(long, global = true, default_value_t = 1000, value_parser = at_least_one())]
+    #[arg(long, global = true, default_value_t = 1000, value_parser = parse_count::<usize>, allow_negative_numbers = true)]
     clients: usize,
 
     /// How many clients at the same time. Equal to --clients, they all
     /// connect at the same instant (a burst).
-    #[arg(long, global = true, default_value_t = 50, value_parser = at_least_one())]
+    #[arg(long, global = true, default_value_t = 50, value_parser = parse_count::<usize>, allow_negative_numbers = true)]
     concurrency: usize,
 
     /// Echo and queue: lines per client.
-    #[arg(long, global = true, default_value_t = 100, value_parser = at_least_one())]
+    #[arg(long, global = true, default_value_t = 100, value_parser = parse_count::<usize>, allow_negative_numbers = true)]
     messages: usize,
 
     /// Echo and queue: lines sent before reading their answers. More than 1
     /// checks that answers keep the order; 1 measures single round trips.
-    #[arg(long, global = true, default_value_t = 8, value_parser = at_least_one())]
+    #[arg(long, global = true, default_value_t = 8, value_parser = parse_count::<usize>, allow_negative_numbers = true)]
     window: usize,
 
     /// Counter: the server has served clients before this run; check only
@@ -89,38 +83,33 @@ struct Args {
     #[arg(long, global = true)]
     not_fresh: bool,
 
-    /// Connect the clients and keep them connected and silent (until Ctrl-C,
-    /// or for --hold seconds), instead of a load test.
+    /// Connect the clients and keep them connected and silent, until Ctrl-C
+    /// (or for --hold seconds), instead of a load test.
     #[arg(long, global = true)]
     idle: bool,
 
     /// With --idle: let the clients go after this many seconds [default: hold until Ctrl-C].
-    #[arg(long, global = true, value_name = "SECONDS", value_parser = parse_seconds)]
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = parse_seconds, allow_negative_numbers = true)]
     hold: Option<Duration>,
 
     /// The server's process id, to report its CPU time and memory (Linux /proc).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = parse_pid, allow_negative_numbers = true)]
     server_pid: Option<u32>,
 }
 
-/// A count of at least 1, read as a `usize`.
-fn at_least_one() -> RangedU64ValueParser<usize> {
-    RangedU64ValueParser::new().range(1..)
+/// A process id: a whole number, at least 1.
+fn parse_pid(text: &str) -> Result<u32, String> {
+    parse_count(text).map_err(|_| format!("`{text}` is not a process id"))
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let port = args.port.unwrap_or(args.protocol.default_port());
-    let Some(address) = (args.host.as_str(), port)
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addresses| addresses.next())
-    else {
-        warn!(
-            "swarm: cannot resolve {}:{port}: is the host name right?",
-            args.host
-        );
-        return ExitCode::FAILURE;
+    let address = match args.address.resolve(args.protocol) {
+        Ok(addresses) => addresses[0],
+        Err(why) => {
+            warn!("swarm: {why}");
+            return ExitCode::FAILURE;
+        }
     };
     if let Some(pid) = args.server_pid
         && procfs::status(pid).is_none()
