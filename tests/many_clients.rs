@@ -144,7 +144,7 @@ fn swarm_without_a_server_says_what_to_start() {
         .timeout(DEADLINE)
         .assert()
         .code(1)
-        .stdout(predicate::str::contains(
+        .stderr(predicate::str::contains(
             "cargo run --release --bin counter_server",
         ));
 }

@@ -63,6 +63,14 @@ pub fn open(address: SocketAddr) -> Result<TcpStream, Problem> {
     Ok(stream)
 }
 
+/// The one line for a run that could not connect a single client.
+pub fn no_server(protocol: Protocol, address: &str, why: &str) -> String {
+    let server = protocol.server_name();
+    format!(
+        "swarm: cannot connect to {address}: {why}. Is {server} running? Start it with: cargo run --release --bin {server}"
+    )
+}
+
 /// A client left without its answer: what it was doing, and why.
 pub fn unanswered(what: &str, error: io::Error) -> Problem {
     if is_timeout(&error) {

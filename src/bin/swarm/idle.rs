@@ -10,7 +10,7 @@ use threaded_servers::protocol::{Protocol, parse_welcome};
 use threaded_servers::{procfs, say, warn};
 
 use crate::Args;
-use crate::clients::{Problem, TIMEOUT, open, read_reply, unanswered};
+use crate::clients::{Problem, TIMEOUT, no_server, open, read_reply, unanswered};
 
 /// Opens `--clients` connections, keeps them silent, and reports the
 /// server's memory per idle client. True if every client was admitted.
@@ -26,9 +26,7 @@ pub fn hold_idle_clients(args: &Args, address: SocketAddr) -> bool {
         match open_idle(args.protocol, address) {
             Ok(stream) => idle.push(stream),
             Err(Problem::NoConnection(why)) if n == 1 => {
-                warn!(
-                    "swarm: cannot connect to {address}: {why}. Is {server} running? Start it with: cargo run --release --bin {server}"
-                );
+                warn!("{}", no_server(args.protocol, &address.to_string(), &why));
                 return false;
             }
             Err(Problem::NoConnection(why) | Problem::Unanswered(why) | Problem::Wrong(why)) => {

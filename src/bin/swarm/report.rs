@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use threaded_servers::protocol::Protocol;
-use threaded_servers::say;
+use threaded_servers::{say, warn};
 
 use crate::Args;
-use crate::clients::{Outcome, Problem};
+use crate::clients::{Outcome, Problem, no_server};
 
 /// How many different problems a failed check shows.
 const EXAMPLES: usize = 3;
@@ -69,12 +69,13 @@ impl Report {
             _ => None,
         });
         if !outcomes.is_empty() && no_connection.len() == outcomes.len() {
-            let server = args.protocol.server_name();
+            let address = format!(
+                "{}:{}",
+                args.address.host,
+                args.address.port_for(args.protocol)
+            );
             return Report {
-                no_server: Some(format!(
-                    "swarm: cannot connect: {}. Is {server} running? Start it with: cargo run --release --bin {server}",
-                    no_connection[0]
-                )),
+                no_server: Some(no_server(args.protocol, &address, no_connection[0])),
                 checks: Vec::new(),
                 numbers: None,
             };
@@ -122,13 +123,18 @@ impl Report {
     /// Prints the report; true if every check passed.
     pub fn print(&self, args: &Args) -> bool {
         if let Some(no_server) = &self.no_server {
-            say!("{no_server}");
+            warn!("{no_server}");
             return false;
         }
         say!("checks");
         for check in &self.checks {
             let verdict = if check.passed { "ok" } else { "FAIL" };
-            say!("  {verdict:<4} {:<33} {}", check.what, check.detail);
+            // What to do goes on the failure's own line, where the eye is.
+            let hint = match &check.hint {
+                Some(hint) if !check.passed => format!(" ({hint})"),
+                _ => String::new(),
+            };
+            say!("  {verdict:<4} {:<33} {}{hint}", check.what, check.detail);
             for (problem, clients) in &check.examples {
                 let times = if *clients > 1 {
                     format!(" ({clients} clients)")
@@ -136,9 +142,6 @@ impl Report {
                     String::new()
                 };
                 say!("         e.g. {problem}{times}");
-            }
-            if let Some(hint) = check.hint.as_ref().filter(|_| !check.passed) {
-                say!("         {hint}");
             }
         }
         if let Some(numbers) = &self.numbers {
@@ -188,9 +191,7 @@ fn id_check(args: &Args, outcomes: &[Outcome]) -> Option<Check> {
         Protocol::Counter if !args.not_fresh => Check {
             passed: duplicates == 0 && gaps == 0 && low == 1 && ids.len() == args.clients,
             what: "ids exactly 1..N",
-            hint: (low > 1).then(|| {
-                "(the server had served clients before: restart it, or pass --not-fresh)".into()
-            }),
+            hint: (low > 1).then(|| "not a fresh server: restart it, or pass --not-fresh".into()),
             detail,
             examples: Vec::new(),
         },
