@@ -143,7 +143,6 @@ fn connect(address: &ServerAddress, protocol: Protocol) -> Result<TcpStream, Str
     ))
 }
 
-// ANCHOR: send_one_message
 /// The original tutorial's client: send one message, print the reply.
 fn send_one_message(mut stream: &TcpStream, message: &str) -> io::Result<()> {
     stream.write_all(message.as_bytes())?;
@@ -156,7 +155,6 @@ fn send_one_message(mut stream: &TcpStream, message: &str) -> io::Result<()> {
     }
     Ok(())
 }
-// ANCHOR_END: send_one_message
 
 /// The counter server's reply: all it sends before it closes the connection.
 ///
