@@ -35,6 +35,7 @@ pub enum Next {
     End(Ending),
 }
 
+// ANCHOR: ending
 /// How a session ended.
 #[derive(Debug)]
 pub enum Ending {
@@ -54,6 +55,7 @@ pub enum Ending {
     /// The connection broke (a reset, say).
     Broken(io::Error),
 }
+// ANCHOR_END: ending
 
 impl Ending {
     /// The line a client still listening is told as its session ends, if any.

@@ -168,6 +168,44 @@ fn the_first_echo_server_loses_a_session_to_invalid_utf8() {
     assert_eq!(read_line(&mut next), "next\n");
 }
 
+/// A client that connects and sends nothing holds its thread for ever (here:
+/// for as long as the test looks); the others are served meanwhile.
+#[test]
+fn the_first_echo_server_waits_for_ever_on_a_silent_client() {
+    let mut server = first_version(ECHO);
+    let before = threads(&server);
+    let mut silent = server.connect();
+    server.wait_for("[New Connection]");
+    let mut other = server.connect();
+    other.write_all(b"hi\n").unwrap();
+    assert_eq!(read_line(&mut other), "hi\n");
+    drop(other); // End of stream: that session ends.
+    server.wait_for("[Client disconnected]");
+    assert!(
+        silent_for_a_while(&mut silent),
+        "the silent client got an answer"
+    );
+    assert_eq!(threads(&server), before + 1, "its thread is still waiting");
+}
+
+/// A client in the original's style sends a message with no newline and
+/// waits for its echo before it sends the next: each message arrives alone,
+/// so one read is one message, and it is served. Timing, not framing.
+#[test]
+fn the_first_echo_server_serves_a_client_that_waits_for_each_echo() {
+    let mut server = first_version(ECHO);
+    let mut stream = server.connect();
+    for message in ["Hello", "World"] {
+        stream.write_all(message.as_bytes()).unwrap();
+        let mut echo = vec![0u8; message.len()];
+        stream.read_exact(&mut echo).unwrap();
+        assert_eq!(echo, message.as_bytes());
+    }
+    stream.write_all(b"!DISCONNECT").unwrap();
+    assert_end_of_stream(&mut stream);
+    server.wait_for("[Client disconnected]");
+}
+
 // Lesson 3: the queue server.
 
 /// The happy path: replies to their senders, and a direct message to Client 2.

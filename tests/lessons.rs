@@ -373,6 +373,65 @@ fn run_scenario(name: &str) -> String {
             assert!(output.status.success());
             String::from_utf8(output.stdout).unwrap()
         }
+        // Lesson 2: the first version in one terminal; in another, `client echo`
+        // with Hello and World typed, each after the echo of the last, then Ctrl-D.
+        "first-echo-console" | "first-echo-client" => {
+            let mut server = first_version("first_echo_server");
+            let port = server.port.to_string();
+            let mut client = ClientProcess::start(&["echo", "--port", &port]);
+            // The terminal shows each line typed, then its echo.
+            let mut terminal = String::new();
+            for line in ["Hello", "World"] {
+                client.type_line(line);
+                terminal += &format!("{line}\n{}\n", client.next_line());
+            }
+            let (rest, status) = client.finish();
+            assert!(status.success() && rest.is_empty(), "{rest:?}");
+            server.wait_for("[Client disconnected]");
+            if name == "first-echo-client" {
+                terminal
+            } else {
+                server.lines.join("\n") + "\n"
+            }
+        }
+        // Lesson 2: a line that is not UTF-8, sent to the first version: its stderr.
+        "first-echo-panic" => {
+            let mut command = Command::new(example("first_echo_server"));
+            command.arg("127.0.0.1:0").env_remove("RUST_BACKTRACE");
+            let mut server = ServerProcess::spawn(command);
+            let mut stream = server.connect();
+            stream.write_all(b"\xff\xfe\n").unwrap();
+            let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
+            server.wait_for_stderr("Utf8Error");
+            server.signal(Signal::SIGKILL);
+            server.wait_for_exit(DEADLINE);
+            server
+                .stderr()
+                .lines()
+                .filter(|line| !line.is_empty() && !line.starts_with("note:"))
+                .map(|line| format!("{line}\n"))
+                .collect()
+        }
+        // Lesson 2: a client in the original's style against echo_server, as
+        // `python3 originals/echo_client.py` talks to it: a message with no
+        // newline, then a wait for its echo. The server's console. (Plain
+        // sockets here, so that the test needs no Python.)
+        "echo-original-client" => {
+            let mut server = ServerProcess::start(ECHO_SERVER, &["--idle-timeout", "1"]);
+            let mut stream = server.connect();
+            let mut reply = [0u8; 1024];
+            for message in ["Hello", "World", "!DISCONNECT"] {
+                if stream.write_all(message.as_bytes()).is_err() {
+                    break;
+                }
+                if message != "!DISCONNECT" {
+                    let _ = std::io::Read::read(&mut stream, &mut reply);
+                }
+            }
+            drop(stream);
+            server.wait_for("[Client disconnected]");
+            server.lines.join("\n") + "\n"
+        }
         // Lesson 3: the server and two interactive clients, each in its own terminal.
         "queue-server-console" | "queue-terminal-1" | "queue-terminal-2" => {
             let terminals = queue_three_terminals();
