@@ -50,9 +50,9 @@ pub enum Ending {
     IdleTimeout { unfinished: Vec<u8> },
     /// The server is shutting down.
     ServerStopping,
-    /// The client does not read what it is sent (its buffers are full).
+    /// The client does not read what it is sent: a write timed out.
     NotReading,
-    /// The connection broke (a reset, say).
+    /// The connection broke (a reset, say), on a read or a write.
     Broken(io::Error),
 }
 // ANCHOR_END: ending

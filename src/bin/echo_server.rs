@@ -26,7 +26,7 @@ use clap::Parser;
 use threaded_servers::cli::{ServerArgs, listen_defaults};
 use threaded_servers::connections::Client;
 use threaded_servers::console::{Console, escape, exit_code};
-use threaded_servers::framing;
+use threaded_servers::framing::{self, is_timeout};
 use threaded_servers::protocol::{self, NOT_UTF8, Protocol, TOO_LONG};
 use threaded_servers::server::{SHUTDOWN_GRACE, Server, spawn_client_thread};
 use threaded_servers::session::{Ending, LineSession, Next};
@@ -78,10 +78,9 @@ fn serve(args: &Args) -> io::Result<()> {
     // Ctrl-C or SIGTERM: every session's next read returns end of stream, so
     // each loop below ends as if its client had closed, and each client sees
     // the connection close.
-    announce!(
-        "[SHUTTING DOWN] Closing {} open sessions...",
-        server.client_count()
-    );
+    let open = server.client_count();
+    let sessions = if open == 1 { "session" } else { "sessions" };
+    announce!("[SHUTTING DOWN] Closing {open} open {sessions}...");
     let unfinished = server.close_all_clients(SHUTDOWN_GRACE);
     if unfinished > 0 {
         warn!("{unfinished} sessions did not end in time; closing them");
@@ -118,8 +117,12 @@ fn handle_client(client: Client) {
         };
         // A client that stops reading fills its buffers; then this write waits
         // at most --write-timeout and fails, and the session ends.
-        if stream.write_all(reply.as_bytes()).is_err() {
-            break Ending::NotReading;
+        if let Err(e) = stream.write_all(reply.as_bytes()) {
+            break if is_timeout(&e) {
+                Ending::NotReading
+            } else {
+                Ending::Broken(e)
+            };
         }
     };
     if let Some(error) = ending.error_line() {
