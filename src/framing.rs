@@ -207,7 +207,6 @@ impl LineReader {
     // ANCHOR_END: read_before
 }
 
-// ANCHOR: line_buffer
 /// The bytes of one connection between reads, cut into messages: the part
 /// of line framing that does no I/O.
 ///
@@ -280,7 +279,6 @@ impl LineBuffer {
         self.pending.is_empty()
     }
 }
-// ANCHOR_END: line_buffer
 
 fn find_newline(bytes: &[u8]) -> Option<usize> {
     bytes.iter().position(|&byte| byte == b'\n')

@@ -403,7 +403,11 @@ for_servers!(out_of_file_descriptors: counter, echo, queue, async_counter, async
 fn out_of_file_descriptors(protocol: Protocol, style: Style) {
     // An explicit --max-clients above what 64 descriptors allow (the default
     // would fit itself to the limit, and the wall would never be reached).
-    let server = under_open_file_limit(64, server_binary(protocol, style), &["--max-clients", "1000"]);
+    let server = under_open_file_limit(
+        64,
+        server_binary(protocol, style),
+        &["--max-clients", "1000"],
+    );
     // More connections than the server has descriptors; the kernel queues the
     // ones it cannot accept.
     let crowd: Vec<TcpStream> = (0..100).map(|_| server.connect()).collect();
@@ -433,7 +437,11 @@ for_servers!(clients_waiting_in_the_accept_queue_are_told_at_shutdown: counter, 
 /// in the kernel's accept queue: their connections completed before the
 /// signal, so each is answered or told the server is stopping, none reset.
 fn clients_waiting_in_the_accept_queue_are_told_at_shutdown(protocol: Protocol, style: Style) {
-    let mut server = under_open_file_limit(64, server_binary(protocol, style), &["--max-clients", "1000"]);
+    let mut server = under_open_file_limit(
+        64,
+        server_binary(protocol, style),
+        &["--max-clients", "1000"],
+    );
     let crowd: Vec<TcpStream> = (0..100).map(|_| server.connect()).collect();
     server.wait_for_stderr("accept failed");
     server.signal(Signal::SIGINT);
@@ -510,7 +518,8 @@ for_servers!(stdout_closed_by_its_reader: counter, echo, queue, async_counter, a
 /// Whoever reads the server's console goes away (a closed pipe): the server
 /// goes on serving, and nothing panics.
 fn stdout_closed_by_its_reader(protocol: Protocol, style: Style) {
-    let (mut server, console) = ServerProcess::spawn_holding_console(server_binary(protocol, style));
+    let (mut server, console) =
+        ServerProcess::spawn_holding_console(server_binary(protocol, style));
     drop(console); // Nobody reads the console any more.
     for _ in 0..3 {
         assert_still_serves(protocol, server.address());
@@ -526,7 +535,8 @@ for_servers!(a_console_nobody_reads: counter, echo, queue, async_counter, async_
 /// still ends the server within about a second.
 fn a_console_nobody_reads(protocol: Protocol, style: Style) {
     // From here on nobody reads `console`, but it stays open: a full pipe, not a closed one.
-    let (mut server, console) = ServerProcess::spawn_holding_console(server_binary(protocol, style));
+    let (mut server, console) =
+        ServerProcess::spawn_holding_console(server_binary(protocol, style));
     // Each client logs about 100 bytes; 64 KiB of pipe is full after a thousand or so.
     for _ in 0..1500 {
         assert_still_serves(protocol, server.address());

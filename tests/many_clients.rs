@@ -375,7 +375,8 @@ fn swarm_fails_an_echo_server_that_reorders() {
 #[test]
 fn swarm_fails_a_queue_server_that_reuses_ids() {
     let port = fake_server(|stream, _| {
-        let _ = writeln!(&stream, "Welcome, Client 1! (everyone is Client 1 here)");
+        // The real welcome, word for word, so only the repeated id is wrong.
+        let _ = writeln!(&stream, "{}", threaded_servers::protocol::welcome(1));
         for line in std::io::BufRead::lines(std::io::BufReader::new(&stream)) {
             let Ok(line) = line else { break };
             if line == "!DISCONNECT" {

@@ -86,12 +86,10 @@ async fn serve(args: &Args) -> io::Result<()> {
 
     announce!("Server is listening on port {}...", server.port());
 
-    // ANCHOR: accept_loop
     while let Some(client) = server.next_client().await {
         let client_counter = Arc::clone(&client_counter);
         tokio::spawn(handle_client(client, client_counter));
     }
-    // ANCHOR_END: accept_loop
 
     // Ctrl-C or SIGTERM: no new clients. Clients waiting for their message
     // are told and closed; a client whose message was read gets its reply.
@@ -104,7 +102,6 @@ async fn serve(args: &Args) -> io::Result<()> {
     Ok(())
 }
 
-// ANCHOR: handle_client
 /// One client, start to finish, as a task: the original's `handle_client`.
 async fn handle_client(mut client: Client, client_counter: Arc<Mutex<u64>>) {
     let client_id = next_id(&client_counter);
@@ -145,4 +142,3 @@ async fn handle_client(mut client: Client, client_counter: Arc<Mutex<u64>>) {
     client.finish().await;
     say!("Client {client_id} disconnected.");
 }
-// ANCHOR_END: handle_client

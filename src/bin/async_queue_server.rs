@@ -72,16 +72,14 @@ struct Args {
     server: ServerArgs,
 }
 
-// ANCHOR: mailbox
+// ANCHOR: event
 /// The way to one client: lines for its writer task, and a way to stop that
 /// task at once if the client stops reading.
 struct Mailbox {
     lines: Sender<String>,
     writer: AbortHandle,
 }
-// ANCHOR_END: mailbox
 
-// ANCHOR: event
 /// What goes through the original's `message_queue`: everything a client
 /// task has to tell the processing task, in the order it happened.
 enum Event {
@@ -104,7 +102,6 @@ async fn main() -> ExitCode {
     exit_code("async_queue_server", serve(&args).await)
 }
 
-// ANCHOR: serve
 /// The server's life: start, serve clients until Ctrl-C, answer what is left, stop.
 async fn serve(args: &Args) -> io::Result<()> {
     // The original's `print_lock`: one printer thread owns the console, and
@@ -147,7 +144,6 @@ async fn serve(args: &Args) -> io::Result<()> {
     announce!("Server stopped.");
     Ok(())
 }
-// ANCHOR_END: serve
 
 // ANCHOR: handle_client
 /// One client's task: greet, join, read lines and queue them, leave. It never

@@ -66,7 +66,6 @@ impl Client {
         self.input.server_is_stopping()
     }
 
-    // ANCHOR: finish
     /// Ends the conversation so that everything sent so far arrives: the
     /// threads' `close_gracefully`, in two steps a task can await. Say we
     /// are done writing (the client reads end of stream), then read and
@@ -76,7 +75,6 @@ impl Client {
             self.input.discard_until_closed().await;
         }
     }
-    // ANCHOR_END: finish
 }
 
 /// The reading half of a client's socket.
