@@ -530,7 +530,8 @@ fn the_quoted_compile_error_is_the_one_rustc_gives() {
     }
 }
 
-/// Test names a lesson's tables give as proof, as `name` or `case::server`.
+/// Test names a lesson's tables give as proof: `name`, `name::threads` or
+/// `name::tasks` (one style of server), or `case::server` (a hostile case).
 fn proofs_named_in(text: &str) -> Vec<String> {
     let mut names = Vec::new();
     let mut proof_column = None;
@@ -573,7 +574,15 @@ fn every_test_a_lesson_names_exists() {
     for (path, text) in lessons() {
         for name in proofs_named_in(&text) {
             let exists = match name.split_once("::") {
-                // A hostile case: `for_servers!(case: counter, echo, queue)`.
+                // A lesson suite's test for one style of server:
+                // `for_threads_and_tasks!(name);` above `fn name(style: Style)`.
+                Some((test, "threads" | "tasks")) => {
+                    tests
+                        .lines()
+                        .any(|line| line == format!("for_threads_and_tasks!({test});"))
+                        && tests.contains(&format!("fn {test}(style: Style)"))
+                }
+                // A hostile case: `for_servers!(case: counter, echo, queue, ...)`.
                 Some((case, server)) => tests
                     .lines()
                     .find(|line| line.starts_with(&format!("for_servers!({case}:")))

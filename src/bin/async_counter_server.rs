@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use clap::Parser;
 use threaded_servers::cli::ServerArgs;
 use threaded_servers::console::{Console, escape, exit_code};
-use threaded_servers::framing::{SIZE, is_timeout};
+use threaded_servers::framing::is_timeout;
 use threaded_servers::protocol::{
     IDLE_TIMEOUT, NOT_UTF8, Protocol, SHUTTING_DOWN, counter_message, greeting,
 };
@@ -108,19 +108,19 @@ async fn handle_client(mut client: Client, client_counter: Arc<Mutex<u64>>) {
     say!("Client {client_id} connected from {}", client.address);
 
     // One read of at most SIZE bytes, like the original's `recv(1024)`.
-    let mut data = [0u8; SIZE];
     let deadline = client.input.idle_deadline();
-    let reply = match client.input.read(&mut data, deadline).await {
-        Ok(0) if client.server_is_stopping() => {
+    let reply = match client.input.read_once(deadline).await {
+        Ok(data) if data.is_empty() && client.server_is_stopping() => {
             say!("Client {client_id} sent nothing before shutdown.");
             Some(format!("{SHUTTING_DOWN}\n"))
         }
-        Ok(n) => match counter_message(&data[..n]) {
+        Ok(data) => match counter_message(&data) {
             Some(message) => {
                 say!("Client {client_id} says: {}", escape(message));
                 Some(greeting(client_id))
             }
             None => {
+                let n = data.len();
                 say!("Client {client_id} sent {n} bytes that are not UTF-8 text.");
                 Some(format!("{NOT_UTF8}\n"))
             }

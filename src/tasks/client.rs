@@ -9,10 +9,11 @@
 //! tasks can use one client at once: in the queue server, the client's task
 //! reads while its writer task writes.
 
-use std::io;
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use socket2::SockRef;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -21,6 +22,7 @@ use tokio::time::{Instant, timeout, timeout_at};
 
 use crate::cli::Limits;
 use crate::connections::{LINGER_BYTES, LINGER_TIME};
+use crate::framing::SIZE;
 use crate::tasks::shutdown::Shutdown;
 
 /// One admitted client: its address, its socket's two halves, and its place
@@ -121,27 +123,29 @@ impl Input {
     /// has (wait again); once the server is stopping, nothing is the end of
     /// the stream, `Some(0)`.
     pub fn read_now(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        if self.server_is_stopping() {
+            return read_what_has_arrived(self.read.as_ref(), buf).map(Some);
+        }
         match self.read.try_read(buf) {
             Ok(n) => Ok(Some(n)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                Ok(self.server_is_stopping().then_some(0))
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    /// One read into `buf` (0 is end of stream), waiting at most until
-    /// `deadline`, and not at all once the server is stopping.
+    /// One read of at most `SIZE` bytes (none: end of stream), waiting at
+    /// most until `deadline`, and not at all once the server is stopping.
     ///
-    /// `buf` lives as long as the wait: a task that waits here with a
-    /// 1 KiB buffer holds that kilobyte for as long as its client is idle.
-    /// [`LineSession`](crate::tasks::session::LineSession) waits with
-    /// [`ready`](Self::ready) first, and takes its buffer only to read.
-    pub async fn read(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<usize> {
+    /// The bytes come back in a `Vec` of their own size. The read itself
+    /// goes through a buffer taken after the wait: a buffer that lived
+    /// across the `.await` would be stored in the task, and every task
+    /// waiting here would hold a kilobyte for nothing.
+    pub async fn read_once(&mut self, deadline: Option<Instant>) -> io::Result<Vec<u8>> {
         loop {
             self.ready(deadline).await?;
-            if let Some(n) = self.read_now(buf)? {
-                return Ok(n);
+            let mut buf = [0u8; SIZE];
+            if let Some(n) = self.read_now(&mut buf)? {
+                return Ok(buf[..n].to_vec());
             }
         }
     }
@@ -152,10 +156,15 @@ impl Input {
     pub async fn discard_until_closed(&mut self) {
         let deadline = Instant::now() + LINGER_TIME;
         let mut discarded = 0;
-        let mut scratch = [0u8; 1024];
         while discarded < LINGER_BYTES {
-            match self.read(&mut scratch, Some(deadline)).await {
-                Ok(n @ 1..) => discarded += n,
+            if self.ready(Some(deadline)).await.is_err() {
+                break;
+            }
+            // After the wait, as in `read_once`.
+            let mut scratch = [0u8; 1024];
+            match self.read_now(&mut scratch) {
+                Ok(None) => {}
+                Ok(Some(n @ 1..)) => discarded += n,
                 _ => break,
             }
         }
@@ -189,6 +198,24 @@ impl Output {
     /// the client reads end of stream after the last reply.
     pub async fn finish(&mut self) -> io::Result<()> {
         self.write.shutdown().await
+    }
+}
+
+/// One read of what the kernel holds for `stream` now: 0 if nothing.
+///
+/// tokio's `try_read` trusts the last word from `epoll`, and does not even
+/// try when that word is "nothing yet". Data that arrived a moment before
+/// shutdown began may not have been reported yet, and would be taken for
+/// nothing; so at shutdown, this asks the socket itself. (It is
+/// non-blocking, as every socket tokio runs: the read never waits.)
+fn read_what_has_arrived(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    let socket = SockRef::from(stream);
+    loop {
+        match (&*socket).read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+            other => return other,
+        }
     }
 }
 

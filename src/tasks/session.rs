@@ -56,9 +56,7 @@ impl<'a> LineSession<'a> {
                 }
                 Err(e) => return Err(e),
             }
-            // Taken after the wait, not before: a buffer that lived across
-            // the `.await` would be part of the task, and an idle client
-            // would cost its task a kilobyte more.
+            // After the wait, not before: see `Input::read_once`.
             let mut chunk = [0u8; SIZE];
             match self.input.read_now(&mut chunk)? {
                 None => {} // Woken, but nothing to read after all.
