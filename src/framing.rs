@@ -11,6 +11,10 @@
 //! `String` lets one client that never sends a newline make the server
 //! allocate until it dies. A `LineReader` keeps at most `SIZE` bytes of a
 //! line; the rest of an over-long line is read and dropped.
+//!
+//! What a message is, and those bounds, live in [`LineBuffer`], which does
+//! no I/O: the threaded `LineReader` feeds it from blocking reads, and the
+//! async servers' session (`tasks::session`) from reads it awaits.
 
 use std::io::{self, Read, Write};
 use std::mem;

@@ -1,7 +1,7 @@
 //! Listening and accepting for tasks: the twin of [`crate::server::Server`].
 //!
 //! The socket is opened exactly as the threaded servers open it
-//! ([`server::listen`]: the backlog, the error messages) and then handed to
+//! ([`crate::server::listen`]: the backlog, the error messages) and then handed to
 //! tokio. Accepting is the same loop with the same guards (admission under
 //! `--max-clients`, back-off when `accept()` fails), except that shutdown
 //! needs no trick to wake it: [`Server::next_client`] waits for the next
@@ -51,6 +51,8 @@ impl Server {
     /// Call it inside the runtime: the socket is registered with it.
     pub fn bind(args: &ServerArgs, default: (&str, u16)) -> io::Result<Server> {
         let (host, port) = args.address(default);
+        // Looking the host up blocks, once, before there is any client to
+        // keep waiting: the threaded servers' `listen`, as it is.
         let listener = listen(host, port, args.limits.backlog)?;
         let queue = listener.try_clone()?;
         // tokio waits for sockets with epoll, not in a blocking call.
