@@ -20,7 +20,7 @@ use crate::framing::send_line;
 use crate::shutdown::Shutdown;
 
 /// How long a finished connection waits for the client to close its side.
-const LINGER_TIME: Duration = Duration::from_secs(2);
+pub(crate) const LINGER_TIME: Duration = Duration::from_secs(2);
 /// How much a finished connection reads and throws away while it waits.
 pub(crate) const LINGER_BYTES: usize = 1024 * 1024;
 

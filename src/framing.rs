@@ -11,6 +11,10 @@
 //! `String` lets one client that never sends a newline make the server
 //! allocate until it dies. A `LineReader` keeps at most `SIZE` bytes of a
 //! line; the rest of an over-long line is read and dropped.
+//!
+//! What a message is, and those bounds, live in [`LineBuffer`], which does
+//! no I/O: the threaded `LineReader` feeds it from blocking reads, and the
+//! async servers' session (`tasks::session`) from reads it awaits.
 
 use std::io::{self, Read, Write};
 use std::mem;
@@ -131,9 +135,7 @@ pub struct LineReader {
     idle_timeout: Option<Duration>,
     /// Bytes received and not yet returned: the start of a line still
     /// arriving, or lines that came in the same read as an earlier one.
-    /// Between messages it is empty and owns no memory, so a client that
-    /// sits idle costs no buffer (reads go through a buffer on the stack).
-    pending: Vec<u8>,
+    pending: LineBuffer,
     /// The read timeout the socket has now, to skip the system call that
     /// sets it when it is already right.
     read_timeout: Option<Duration>,
@@ -147,7 +149,7 @@ impl LineReader {
         LineReader {
             stream,
             idle_timeout,
-            pending: Vec::new(),
+            pending: LineBuffer::default(),
             read_timeout: None,
         }
     }
@@ -160,46 +162,22 @@ impl LineReader {
         let deadline = self
             .idle_timeout
             .and_then(|timeout| Instant::now().checked_add(timeout));
-        // Set once the line is known to be too long: from then on its bytes
-        // are read and dropped, up to its newline.
-        let mut too_long = false;
+        // Reads go through a buffer on the stack: between messages the
+        // `LineBuffer` is empty and owns no memory.
         let mut chunk = [0u8; SIZE];
         loop {
-            if !too_long && let Some(newline) = find_newline(&self.pending) {
-                let rest = self.pending.split_off(newline + 1);
-                return Ok(decode(mem::replace(&mut self.pending, rest)));
-            }
-            // Room for SIZE bytes of text and a "\r\n"; no newline yet in
-            // more than that, and the line is too long whatever comes next.
-            if !too_long && self.pending.len() > SIZE + 1 {
-                too_long = true;
-                self.pending.truncate(KEPT_OF_LONG_LINE);
+            if let Some(message) = self.pending.next_message() {
+                return Ok(message);
             }
             let n = match self.read_before(deadline, &mut chunk) {
                 Ok(n) => n,
-                Err(e) if is_timeout(&e) => {
-                    let unfinished = mem::take(&mut self.pending);
-                    return Ok(Received::IdleTimeout { unfinished });
-                }
+                Err(e) if is_timeout(&e) => return Ok(self.pending.timed_out()),
                 Err(e) => return Err(e),
             };
-            let received = &chunk[..n];
             if n == 0 {
-                let dropped = mem::take(&mut self.pending);
-                return Ok(match (too_long, dropped.is_empty()) {
-                    (true, _) => Received::TooLong,
-                    (false, true) => Received::End,
-                    (false, false) => Received::Incomplete, // The stream ended first.
-                });
+                return Ok(self.pending.end_of_stream());
             }
-            if too_long {
-                if let Some(newline) = find_newline(received) {
-                    self.pending = received[newline + 1..].to_vec();
-                    return Ok(Received::TooLong);
-                }
-            } else {
-                self.pending.extend_from_slice(received);
-            }
+            self.pending.push(&chunk[..n]);
         }
     }
     // ANCHOR_END: next_message
@@ -231,6 +209,79 @@ impl LineReader {
         read_once(&self.stream, buf)
     }
     // ANCHOR_END: read_before
+}
+
+/// The bytes of one connection between reads, cut into messages: the part
+/// of line framing that does no I/O.
+///
+/// Whoever reads the socket (a thread in [`LineReader`], a task in the async
+/// servers) hands each read to [`push`](Self::push) and asks
+/// [`next_message`](Self::next_message) for what is complete. What a message
+/// is, and every bound on it, is decided here once for both.
+#[derive(Debug, Default)]
+pub struct LineBuffer {
+    /// The start of a line still arriving, and any lines received after it.
+    /// Between messages it is empty and owns no memory, so a client that
+    /// sits idle costs no buffer.
+    pending: Vec<u8>,
+    /// Set once the line at the front is known to be too long: only its
+    /// first bytes are kept (to quote it if it never ends), the rest is
+    /// dropped as it arrives, up to its newline.
+    too_long: bool,
+}
+
+impl LineBuffer {
+    /// The next complete message, if one has arrived.
+    pub fn next_message(&mut self) -> Option<Received> {
+        if let Some(newline) = find_newline(&self.pending) {
+            let rest = self.pending.split_off(newline + 1);
+            let line = mem::replace(&mut self.pending, rest);
+            if mem::take(&mut self.too_long) {
+                return Some(Received::TooLong);
+            }
+            return Some(decode(line));
+        }
+        // Room for SIZE bytes of text and a "\r\n"; no newline yet in more
+        // than that, and the line is too long whatever comes next.
+        if !self.too_long && self.pending.len() > SIZE + 1 {
+            self.too_long = true;
+            self.pending.truncate(KEPT_OF_LONG_LINE);
+        }
+        None
+    }
+
+    /// Adds what one read returned.
+    pub fn push(&mut self, received: &[u8]) {
+        if !self.too_long {
+            self.pending.extend_from_slice(received);
+        } else if let Some(newline) = find_newline(received) {
+            // The end of the long line at last: keep its newline, to end
+            // it, and everything after.
+            self.pending.extend_from_slice(&received[newline..]);
+        }
+    }
+
+    /// The stream ended: what that means for the bytes still here.
+    pub fn end_of_stream(&mut self) -> Received {
+        let dropped = mem::take(&mut self.pending);
+        match (mem::take(&mut self.too_long), dropped.is_empty()) {
+            (true, _) => Received::TooLong,
+            (false, true) => Received::End,
+            (false, false) => Received::Incomplete, // The stream ended first.
+        }
+    }
+
+    /// The idle timeout passed: the line that had begun, if any, is given up.
+    pub fn timed_out(&mut self) -> Received {
+        self.too_long = false;
+        let unfinished = mem::take(&mut self.pending);
+        Received::IdleTimeout { unfinished }
+    }
+
+    /// True when nothing of a next message has arrived yet.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
 }
 
 fn find_newline(bytes: &[u8]) -> Option<usize> {

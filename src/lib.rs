@@ -16,6 +16,7 @@
 //! | [`session`] | a line session: the next message, or how the session ended |
 //! | [`pool`] | a fixed pool of worker threads (lesson 4's experiment) |
 //! | [`procfs`] | a process's memory, threads and CPU time, from Linux's `/proc` |
+//! | [`tasks`] | the same jobs for the async servers (lesson 5), as tokio tasks |
 //!
 //! The compiler checks all of it (`forbid` below): where `std` stops,
 //! the well-kept crates `socket2` and `nix` make the system calls.
@@ -111,3 +112,4 @@ pub mod protocol;
 pub mod server;
 pub mod session;
 pub mod shutdown;
+pub mod tasks;

@@ -11,6 +11,7 @@
 use clap::Subcommand;
 
 use crate::console::escape;
+use crate::framing::{SIZE, strip_line_ending};
 
 /// The three lesson servers: how `client` and `swarm` name them, which
 /// binary serves each, and the port each listens on unless told otherwise.
@@ -99,6 +100,23 @@ pub fn parse_greeting(reply: &str) -> Option<u64> {
         .parse()
         .ok()?;
     (reply == greeting(id)).then_some(id)
+}
+
+/// The text of a counter message, the original's `recv(1024)`: what one read
+/// of at most [`SIZE`] bytes returned, without a trailing `\n` or `\r\n`;
+/// `None` if it is not UTF-8.
+///
+/// A message cut at SIZE bytes may end in the middle of a character: that
+/// incomplete last character is dropped rather than the whole message refused.
+pub fn counter_message(data: &[u8]) -> Option<&str> {
+    let (text, _ending) = strip_line_ending(data);
+    match std::str::from_utf8(text) {
+        Ok(text) => Some(text),
+        Err(e) if e.error_len().is_none() && data.len() == SIZE => {
+            std::str::from_utf8(&text[..e.valid_up_to()]).ok()
+        }
+        Err(_) => None,
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -226,7 +244,6 @@ pub fn is_error(line: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::framing::SIZE;
 
     #[test]
     fn every_parser_reads_what_its_formatter_writes() {
@@ -293,6 +310,17 @@ mod tests {
         assert_eq!(Protocol::recognize("Processed: hi\n", Some("hi")), None);
         assert_eq!(Protocol::recognize(TOO_LONG, None), None);
         assert_eq!(Protocol::recognize("", Some("")), None);
+    }
+
+    #[test]
+    fn a_counter_message_is_one_read_without_its_line_ending() {
+        assert_eq!(counter_message(b"Hello, Server!"), Some("Hello, Server!"));
+        assert_eq!(counter_message(b"hi\r\n"), Some("hi"));
+        assert_eq!(counter_message(b"\xff\xfe"), None);
+        // A read cut at SIZE bytes in the middle of "é": the half is dropped.
+        let mut cut = vec![b'a'; SIZE - 1];
+        cut.push(0xc3);
+        assert_eq!(counter_message(&cut), Some(&*"a".repeat(SIZE - 1)));
     }
 
     #[test]

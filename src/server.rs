@@ -29,9 +29,9 @@ use crate::{say, warn};
 /// How long shutdown waits for client threads to finish before exiting anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(800);
 /// The first pause after a failed `accept()`; each failure in a row doubles it.
-const FIRST_ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+pub(crate) const FIRST_ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// The longest pause after a failed `accept()`.
-const LONGEST_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+pub(crate) const LONGEST_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// A listening server: the socket, the limits, and who is connected.
 pub struct Server {
@@ -132,8 +132,7 @@ impl Server {
             &self.shutdown,
         );
         if client.is_none() {
-            say!("Refused {address}: too many clients (--max-clients {max})");
-            refuse(&stream, &too_many_clients(max));
+            turn_away(&stream, address, max);
         }
         client
     }
@@ -158,18 +157,30 @@ impl Server {
     /// the listening socket closes. (Last, so that the threads that just
     /// ended have freed their file descriptors for these.)
     fn turn_away_waiting_clients(&self) {
-        if self.listener.set_nonblocking(true).is_err() {
-            return;
-        }
-        while let Ok((stream, _)) = self.listener.accept() {
-            let _ = stream.set_nonblocking(false);
-            refuse(&stream, SHUTTING_DOWN);
-        }
-        // From now on a client that tries to connect is refused at once (on
-        // Linux) instead of waiting in a queue nobody will read.
-        let _ = SockRef::from(&self.listener).shutdown(Direction::Read);
+        turn_away_waiting_clients(&self.listener);
     }
     // ANCHOR_END: close_all_clients
+}
+
+/// Tells every connection waiting in `listener`'s accept queue that the
+/// server is stopping, then closes the queue.
+pub(crate) fn turn_away_waiting_clients(listener: &TcpListener) {
+    if listener.set_nonblocking(true).is_err() {
+        return;
+    }
+    while let Ok((stream, _)) = listener.accept() {
+        let _ = stream.set_nonblocking(false);
+        refuse(&stream, SHUTTING_DOWN);
+    }
+    // From now on a client that tries to connect is refused at once (on
+    // Linux) instead of waiting in a queue nobody will read.
+    let _ = SockRef::from(listener).shutdown(Direction::Read);
+}
+
+/// Turns away a client past `--max-clients`: one log line, one `ERROR: ...` line, closed.
+pub(crate) fn turn_away(stream: &TcpStream, address: SocketAddr, max: usize) {
+    say!("Refused {address}: too many clients (--max-clients {max})");
+    refuse(stream, &too_many_clients(max));
 }
 
 // ANCHOR: spawn_client_thread

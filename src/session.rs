@@ -5,7 +5,9 @@
 //! that cannot be accepted (the client gets an `ERROR` line and the session
 //! goes on) and the many ways a session ends. [`LineSession`] does that
 //! once, on top of lesson 2's [`LineReader`]; each server decides what to
-//! answer.
+//! answer. The async servers' session (`tasks::LineSession`) reads with
+//! tasks instead of threads, and tells these same things apart with
+//! [`Next::after`], [`Ending`] and [`ReadingTime`].
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -92,8 +94,8 @@ pub struct LineSession<'a> {
     /// One reader for the whole session: it may already hold the start of
     /// the next line, which a fresh reader would lose.
     lines: LineReader,
-    /// Once the server is stopping: when this session stops reading.
-    reading_until: Option<Instant>,
+    /// How long this session goes on reading once the server is stopping.
+    reading: ReadingTime,
 }
 
 impl<'a> LineSession<'a> {
@@ -102,26 +104,32 @@ impl<'a> LineSession<'a> {
         LineSession {
             client,
             lines: LineReader::new(client.shared_stream(), client.idle_timeout()),
-            reading_until: None,
+            reading: ReadingTime::default(),
         }
     }
 
     /// Reads what comes next: a line, an error to answer, or the end.
     pub fn receive(&mut self) -> Next {
-        if self.client.server_is_stopping() {
-            let until = *self
-                .reading_until
-                .get_or_insert_with(|| Instant::now() + SHUTDOWN_READ_TIME);
-            if Instant::now() > until {
-                return Next::End(Ending::ServerStopping);
-            }
+        if self.reading.is_over(self.client.server_is_stopping()) {
+            return Next::End(Ending::ServerStopping);
         }
-        match self.lines.next_message() {
+        let received = self.lines.next_message();
+        Next::after(received, self.client.server_is_stopping())
+    }
+}
+
+impl Next {
+    /// What a message read from a client means for its session.
+    ///
+    /// At shutdown the server ends every read (the threads' `end_all_reads`,
+    /// the tasks' reads that stop waiting): the end of stream that follows is
+    /// the server leaving, not the client.
+    pub fn after(received: io::Result<Received>, server_is_stopping: bool) -> Next {
+        match received {
             Ok(Received::Line(line)) => Next::Line(line),
             Ok(Received::NotUtf8) => Next::NotUtf8,
             Ok(Received::TooLong) => Next::TooLong,
-            // At shutdown the server ends every read: that is not the client leaving.
-            Ok(Received::End | Received::Incomplete) if self.client.server_is_stopping() => {
+            Ok(Received::End | Received::Incomplete) if server_is_stopping => {
                 Next::End(Ending::ServerStopping)
             }
             Ok(Received::End) => Next::End(Ending::Closed),
@@ -131,5 +139,26 @@ impl<'a> LineSession<'a> {
             }
             Err(e) => Next::End(Ending::Broken(e)),
         }
+    }
+}
+
+/// Once the server is stopping, how long a session goes on reading what its
+/// client sent before the signal (see [`SHUTDOWN_READ_TIME`]).
+#[derive(Debug, Default)]
+pub struct ReadingTime {
+    /// When reading stops: set the first time the server is seen stopping.
+    until: Option<Instant>,
+}
+
+impl ReadingTime {
+    /// True once the server has been stopping for longer than [`SHUTDOWN_READ_TIME`].
+    pub fn is_over(&mut self, server_is_stopping: bool) -> bool {
+        if !server_is_stopping {
+            return false;
+        }
+        let until = *self
+            .until
+            .get_or_insert_with(|| Instant::now() + SHUTDOWN_READ_TIME);
+        Instant::now() > until
     }
 }

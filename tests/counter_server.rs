@@ -1,5 +1,11 @@
 //! Lesson 1, end to end: the real `counter_server` and `client` binaries over real sockets.
+//!
+//! A test that takes a [`Style`] runs twice, once against `counter_server` and once
+//! against its async twin `async_counter_server` (lesson 5): `NAME::threads` and
+//! `NAME::tasks`. Both must pass the same tests; only what is about threads
+//! (or about the client alone) runs once.
 
+#[macro_use]
 mod support;
 
 use std::collections::BTreeSet;
@@ -13,10 +19,10 @@ use support::*;
 
 const GREETING_1: &str = "Hello Client 1, server received your message!";
 
+for_threads_and_tasks!(the_seed_client_gets_its_greeting);
 /// The seed's exchange: `client` with no message sends "Hello, Server!" and prints the reply.
-#[test]
-fn the_seed_client_gets_its_greeting() {
-    let mut server = ServerProcess::start(COUNTER_SERVER, &[]);
+fn the_seed_client_gets_its_greeting(style: Style) {
+    let mut server = ServerProcess::of(Protocol::Counter, style, &[]);
     cargo_bin_cmd!("client")
         .args(["--port", &server.port.to_string()])
         .timeout(DEADLINE)
@@ -32,30 +38,30 @@ fn the_seed_client_gets_its_greeting() {
     assert_eq!(server.lines[2], "Client 1 says: Hello, Server!");
 }
 
+for_threads_and_tasks!(the_reply_is_exact);
 /// The reply is exactly the seed's text: no newline, nothing before or after, then the server closes.
-#[test]
-fn the_reply_is_exact() {
-    let server = ServerProcess::start(COUNTER_SERVER, &[]);
+fn the_reply_is_exact(style: Style) {
+    let server = ServerProcess::of(Protocol::Counter, style, &[]);
     assert_eq!(
         counter_exchange(server.address(), b"Hello, Server!"),
         GREETING_1
     );
 }
 
+for_threads_and_tasks!(a_client_that_sends_no_newline_and_keeps_its_socket_open_gets_its_reply);
 /// Seed 001's client.py sends no newline and keeps its socket open while it waits.
-#[test]
-fn a_client_that_sends_no_newline_and_keeps_its_socket_open_gets_its_reply() {
-    let server = ServerProcess::start(COUNTER_SERVER, &[]);
+fn a_client_that_sends_no_newline_and_keeps_its_socket_open_gets_its_reply(style: Style) {
+    let server = ServerProcess::of(Protocol::Counter, style, &[]);
     let mut stream = server.connect();
     stream.write_all(b"Hello, Server!").unwrap();
     // No shutdown, no newline: the server must answer on what one read gave it.
     assert_eq!(read_to_end(&mut stream), GREETING_1);
 }
 
+for_threads_and_tasks!(fifty_clients_at_once_get_ids_exactly_1_to_50);
 /// Fifty clients at once get the ids 1 to 50, each exactly once: the lock works.
-#[test]
-fn fifty_clients_at_once_get_ids_exactly_1_to_50() {
-    let server = ServerProcess::start(COUNTER_SERVER, &[]);
+fn fifty_clients_at_once_get_ids_exactly_1_to_50(style: Style) {
+    let server = ServerProcess::of(Protocol::Counter, style, &[]);
     let address = server.address();
     let ids: Vec<u64> = all_at_once(50, move |_| greeting_id(&counter_exchange(address, b"hi")));
     let unique: BTreeSet<u64> = ids.iter().copied().collect();
@@ -76,11 +82,11 @@ fn demo_race_gives_duplicate_ids_under_200_concurrent_clients() {
     );
 }
 
+for_threads_and_tasks!(a_100_kib_message_still_gets_its_greeting_intact);
 /// 100 KiB in one message: the server reads 1024 bytes, answers, and the
 /// rest of the message does not turn the close into a reset that loses the reply.
-#[test]
-fn a_100_kib_message_still_gets_its_greeting_intact() {
-    let mut server = ServerProcess::start(COUNTER_SERVER, &[]);
+fn a_100_kib_message_still_gets_its_greeting_intact(style: Style) {
+    let mut server = ServerProcess::of(Protocol::Counter, style, &[]);
     let mut stream = server.connect();
     let writer = stream.try_clone().unwrap();
     let sender = thread::spawn(move || {
@@ -96,10 +102,10 @@ fn a_100_kib_message_still_gets_its_greeting_intact() {
     assert_eq!(says, format!("Client 1 says: {}", "x".repeat(1024)));
 }
 
+for_threads_and_tasks!(past_max_clients_a_client_gets_one_error_line_until_a_slot_frees);
 /// Past --max-clients a new client gets one ERROR line and end of stream; a slot frees when a client leaves.
-#[test]
-fn past_max_clients_a_client_gets_one_error_line_until_a_slot_frees() {
-    let mut server = ServerProcess::start(COUNTER_SERVER, &["--max-clients", "2"]);
+fn past_max_clients_a_client_gets_one_error_line_until_a_slot_frees(style: Style) {
+    let mut server = ServerProcess::of(Protocol::Counter, style, &["--max-clients", "2"]);
     let first = server.connect();
     let _second = server.connect();
     server.wait_for_count(" connected from ", 2);
@@ -118,11 +124,11 @@ fn past_max_clients_a_client_gets_one_error_line_until_a_slot_frees() {
     assert!(reply.starts_with("Hello Client 3,"), "{reply:?}");
 }
 
+for_threads_and_tasks!(a_silent_client_is_timed_out);
 /// A client that connects and never writes is told and closed after --idle-timeout,
 /// and the server serves another client meanwhile.
-#[test]
-fn a_silent_client_is_timed_out() {
-    let mut server = ServerProcess::start(COUNTER_SERVER, &["--idle-timeout", "0.5"]);
+fn a_silent_client_is_timed_out(style: Style) {
+    let mut server = ServerProcess::of(Protocol::Counter, style, &["--idle-timeout", "0.5"]);
     let mut silent = server.connect();
     server.wait_for("Client 1 connected");
     assert!(counter_exchange(server.address(), b"hi").starts_with("Hello Client 2,"));
@@ -137,10 +143,10 @@ fn a_silent_client_is_timed_out() {
     server.wait_for("Client 1 sent nothing in time");
 }
 
+for_threads_and_tasks!(invalid_utf8_gets_an_error_line);
 /// Invalid UTF-8 gets an ERROR line, not a crash; the next client is served.
-#[test]
-fn invalid_utf8_gets_an_error_line() {
-    let server = ServerProcess::start(COUNTER_SERVER, &[]);
+fn invalid_utf8_gets_an_error_line(style: Style) {
+    let server = ServerProcess::of(Protocol::Counter, style, &[]);
     assert_eq!(
         counter_exchange(server.address(), b"\xff\xfe\n"),
         "ERROR: message is not valid UTF-8\n"
@@ -148,12 +154,12 @@ fn invalid_utf8_gets_an_error_line() {
     assert!(counter_exchange(server.address(), b"hi").starts_with("Hello Client 2,"));
 }
 
+for_threads_and_tasks!(a_port_in_use_is_a_clear_error);
 /// A port that is taken: one clear line on stderr naming the address and the cause, exit 1.
-#[test]
-fn a_port_in_use_is_a_clear_error() {
+fn a_port_in_use_is_a_clear_error(style: Style) {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    cargo_bin_cmd!("counter_server")
+    assert_cmd::Command::new(server_binary(Protocol::Counter, style))
         .args(["--port", &port])
         .timeout(DEADLINE)
         .assert()
@@ -167,18 +173,19 @@ fn a_port_in_use_is_a_clear_error() {
         );
 }
 
+for_threads_and_tasks!(a_bad_host_is_a_clear_error);
 /// A host that does not resolve: the same kind of one-line error.
-#[test]
-fn a_bad_host_is_a_clear_error() {
-    cargo_bin_cmd!("counter_server")
+fn a_bad_host_is_a_clear_error(style: Style) {
+    let name = server_name(Protocol::Counter, style);
+    assert_cmd::Command::new(server_binary(Protocol::Counter, style))
         .args(["--host", "no-such-host.invalid", "--port", "0"])
         .timeout(DEADLINE)
         .assert()
         .code(1)
         .stderr(
-            predicate::str::starts_with(
-                "counter_server: cannot listen on no-such-host.invalid:0: ",
-            )
+            predicate::str::starts_with(format!(
+                "{name}: cannot listen on no-such-host.invalid:0: "
+            ))
             .and(predicate::function(|err: &str| err.lines().count() == 1)),
         );
 }
@@ -202,20 +209,20 @@ fn the_client_without_a_server_says_what_to_start() {
         );
 }
 
+for_threads_and_tasks!(sigint_with_an_idle_client_exits_0_promptly);
 /// Ctrl-C (SIGINT) with an idle client connected: the client is told, the server exits 0 within 2 s.
-#[test]
-fn sigint_with_an_idle_client_exits_0_promptly() {
-    shuts_down_cleanly_on(Signal::SIGINT);
+fn sigint_with_an_idle_client_exits_0_promptly(style: Style) {
+    shuts_down_cleanly_on(style, Signal::SIGINT);
 }
 
+for_threads_and_tasks!(sigterm_with_an_idle_client_exits_0_promptly);
 /// SIGTERM (what `kill` and service managers send) does the same as Ctrl-C.
-#[test]
-fn sigterm_with_an_idle_client_exits_0_promptly() {
-    shuts_down_cleanly_on(Signal::SIGTERM);
+fn sigterm_with_an_idle_client_exits_0_promptly(style: Style) {
+    shuts_down_cleanly_on(style, Signal::SIGTERM);
 }
 
-fn shuts_down_cleanly_on(signal: Signal) {
-    let mut server = ServerProcess::start(COUNTER_SERVER, &[]);
+fn shuts_down_cleanly_on(style: Style, signal: Signal) {
+    let mut server = ServerProcess::of(Protocol::Counter, style, &[]);
     let mut idle = server.connect();
     server.wait_for("Client 1 connected");
 
@@ -238,11 +245,11 @@ fn shuts_down_cleanly_on(signal: Signal) {
     assert!(server.stderr().is_empty(), "{}", server.output());
 }
 
+for_threads_and_tasks!(clients_in_flight_at_shutdown_get_a_whole_answer);
 /// Fifty clients mid-exchange when Ctrl-C arrives: each one gets either its
 /// greeting or the shutdown line, whole, then end of stream; never a reset, never nothing.
-#[test]
-fn clients_in_flight_at_shutdown_get_a_whole_answer() {
-    let mut server = ServerProcess::start(COUNTER_SERVER, &[]);
+fn clients_in_flight_at_shutdown_get_a_whole_answer(style: Style) {
+    let mut server = ServerProcess::of(Protocol::Counter, style, &[]);
     let clients: Vec<_> = (0..50).map(|_| server.connect()).collect();
     server.wait_for_count(" connected from ", 50);
     let start = std::sync::Arc::new(std::sync::Barrier::new(51));

@@ -1,5 +1,11 @@
 //! Lesson 2, end to end: the real `echo_server` and `client` binaries over real sockets.
+//!
+//! A test that takes a [`Style`] runs twice, once against `echo_server` and once
+//! against its async twin `async_echo_server` (lesson 5): `NAME::threads` and
+//! `NAME::tasks`. Both must pass the same tests; only what is about threads
+//! (or about the client alone) runs once.
 
+#[macro_use]
 mod support;
 
 use std::io::Write;
@@ -18,10 +24,10 @@ fn messages_logged(server: &ServerProcess) -> usize {
         .count()
 }
 
+for_threads_and_tasks!(the_server_prints_the_seeds_start_up_lines);
 /// The seed's start-up lines, with the real port.
-#[test]
-fn the_server_prints_the_seeds_start_up_lines() {
-    let server = ServerProcess::start(ECHO_SERVER, &[]);
+fn the_server_prints_the_seeds_start_up_lines(style: Style) {
+    let server = ServerProcess::of(Protocol::Echo, style, &[]);
     assert_eq!(server.lines[0], "[STARTING] Server is starting...");
     assert_eq!(
         server.lines[1],
@@ -29,10 +35,10 @@ fn the_server_prints_the_seeds_start_up_lines() {
     );
 }
 
+for_threads_and_tasks!(every_line_comes_back_identical_and_in_order);
 /// Many lines on one connection come back identical and in order.
-#[test]
-fn every_line_comes_back_identical_and_in_order() {
-    let server = ServerProcess::start(ECHO_SERVER, &[]);
+fn every_line_comes_back_identical_and_in_order(style: Style) {
+    let server = ServerProcess::of(Protocol::Echo, style, &[]);
     let mut stream = server.connect();
     let lines: Vec<String> = (0..200)
         .map(|n| format!("line {n}: héllo wörld ✓"))
@@ -43,10 +49,10 @@ fn every_line_comes_back_identical_and_in_order() {
     }
 }
 
+for_threads_and_tasks!(several_lines_in_one_write_are_several_echoes);
 /// Several lines in one write are several messages.
-#[test]
-fn several_lines_in_one_write_are_several_echoes() {
-    let mut server = ServerProcess::start(ECHO_SERVER, &[]);
+fn several_lines_in_one_write_are_several_echoes(style: Style) {
+    let mut server = ServerProcess::of(Protocol::Echo, style, &[]);
     let mut stream = server.connect();
     stream.write_all(b"one\ntwo\nthree\n").unwrap();
     assert_eq!(read_lines(&mut stream, 3), ["one\n", "two\n", "three\n"]);
@@ -54,10 +60,10 @@ fn several_lines_in_one_write_are_several_echoes() {
     assert_eq!(messages_logged(&server), 3, "{}", server.output());
 }
 
+for_threads_and_tasks!(one_line_written_a_byte_at_a_time_is_one_echo);
 /// One line written a byte at a time is one message.
-#[test]
-fn one_line_written_a_byte_at_a_time_is_one_echo() {
-    let mut server = ServerProcess::start(ECHO_SERVER, &[]);
+fn one_line_written_a_byte_at_a_time_is_one_echo(style: Style) {
+    let mut server = ServerProcess::of(Protocol::Echo, style, &[]);
     let mut stream = server.connect();
     stream.set_nodelay(true).unwrap();
     for byte in b"hello, byte by byte\n" {
@@ -71,10 +77,10 @@ fn one_line_written_a_byte_at_a_time_is_one_echo() {
     assert_eq!(messages_logged(&server), 2, "{}", server.output());
 }
 
+for_threads_and_tasks!(crlf_lines_are_echoed_as_they_came_and_crlf_disconnect_works);
 /// A `\r\n` line comes back as it came, and `!DISCONNECT\r\n` ends the session.
-#[test]
-fn crlf_lines_are_echoed_as_they_came_and_crlf_disconnect_works() {
-    let server = ServerProcess::start(ECHO_SERVER, &[]);
+fn crlf_lines_are_echoed_as_they_came_and_crlf_disconnect_works(style: Style) {
+    let server = ServerProcess::of(Protocol::Echo, style, &[]);
     let mut stream = server.connect();
     stream.write_all(b"windows\r\n").unwrap();
     assert_eq!(read_line(&mut stream), "windows\r\n");
@@ -82,19 +88,19 @@ fn crlf_lines_are_echoed_as_they_came_and_crlf_disconnect_works() {
     assert_end_of_stream(&mut stream);
 }
 
+for_threads_and_tasks!(an_empty_line_is_echoed);
 /// An empty line is a message too.
-#[test]
-fn an_empty_line_is_echoed() {
-    let server = ServerProcess::start(ECHO_SERVER, &[]);
+fn an_empty_line_is_echoed(style: Style) {
+    let server = ServerProcess::of(Protocol::Echo, style, &[]);
     let mut stream = server.connect();
     stream.write_all(b"\nafter\n").unwrap();
     assert_eq!(read_lines(&mut stream, 2), ["\n", "after\n"]);
 }
 
+for_threads_and_tasks!(invalid_utf8_gets_an_error_and_the_session_goes_on);
 /// Invalid UTF-8 gets one ERROR line; the next line on the same connection is echoed.
-#[test]
-fn invalid_utf8_gets_an_error_and_the_session_goes_on() {
-    let server = ServerProcess::start(ECHO_SERVER, &[]);
+fn invalid_utf8_gets_an_error_and_the_session_goes_on(style: Style) {
+    let server = ServerProcess::of(Protocol::Echo, style, &[]);
     let mut stream = server.connect();
     stream.write_all(b"\xff\xfe not text\nafter\n").unwrap();
     assert_eq!(
@@ -103,10 +109,10 @@ fn invalid_utf8_gets_an_error_and_the_session_goes_on() {
     );
 }
 
+for_threads_and_tasks!(an_over_long_line_gets_an_error_and_the_session_goes_on);
 /// A line over 1024 bytes gets one ERROR line; exactly 1024 is fine; the session goes on.
-#[test]
-fn an_over_long_line_gets_an_error_and_the_session_goes_on() {
-    let server = ServerProcess::start(ECHO_SERVER, &[]);
+fn an_over_long_line_gets_an_error_and_the_session_goes_on(style: Style) {
+    let server = ServerProcess::of(Protocol::Echo, style, &[]);
     let mut stream = server.connect();
     let longest = "a".repeat(1024);
     let writer = stream.try_clone().unwrap();
@@ -128,10 +134,10 @@ fn an_over_long_line_gets_an_error_and_the_session_goes_on() {
     sender.join().unwrap().unwrap();
 }
 
+for_threads_and_tasks!(disconnect_ends_the_session_and_nothing_after_it_is_echoed);
 /// `!DISCONNECT` ends the session: nothing sent after it is echoed.
-#[test]
-fn disconnect_ends_the_session_and_nothing_after_it_is_echoed() {
-    let mut server = ServerProcess::start(ECHO_SERVER, &[]);
+fn disconnect_ends_the_session_and_nothing_after_it_is_echoed(style: Style) {
+    let mut server = ServerProcess::of(Protocol::Echo, style, &[]);
     let mut stream = server.connect();
     stream.write_all(b"a\n!DISCONNECT\nafter\n").unwrap();
     assert_eq!(read_to_end(&mut stream), "a\n");
@@ -144,10 +150,10 @@ fn disconnect_ends_the_session_and_nothing_after_it_is_echoed() {
     );
 }
 
+for_threads_and_tasks!(a_disconnect_split_across_writes_still_disconnects);
 /// A line split around `!DISCONNECT` is still the disconnect message.
-#[test]
-fn a_disconnect_split_across_writes_still_disconnects() {
-    let mut server = ServerProcess::start(ECHO_SERVER, &[]);
+fn a_disconnect_split_across_writes_still_disconnects(style: Style) {
+    let mut server = ServerProcess::of(Protocol::Echo, style, &[]);
     let mut stream = server.connect();
     stream.write_all(b"!DISCON").unwrap();
     // The first half is read on its own before the rest is sent.
@@ -158,10 +164,10 @@ fn a_disconnect_split_across_writes_still_disconnects() {
     server.wait_for("sent !DISCONNECT");
 }
 
+for_threads_and_tasks!(end_of_stream_ends_the_session);
 /// End of stream ends the session.
-#[test]
-fn end_of_stream_ends_the_session() {
-    let mut server = ServerProcess::start(ECHO_SERVER, &[]);
+fn end_of_stream_ends_the_session(style: Style) {
+    let mut server = ServerProcess::of(Protocol::Echo, style, &[]);
     let mut stream = server.connect();
     stream.write_all(b"a\n").unwrap();
     finish_sending(&stream);
@@ -170,11 +176,11 @@ fn end_of_stream_ends_the_session() {
     assert!(left.ends_with("closed the connection"), "{left}");
 }
 
+for_threads_and_tasks!(a_last_line_without_a_newline_is_dropped_with_an_error);
 /// Bytes after the last newline when the stream ends are not a message: the
 /// client (still reading, after a half-close) is told they were dropped.
-#[test]
-fn a_last_line_without_a_newline_is_dropped_with_an_error() {
-    let mut server = ServerProcess::start(ECHO_SERVER, &[]);
+fn a_last_line_without_a_newline_is_dropped_with_an_error(style: Style) {
+    let mut server = ServerProcess::of(Protocol::Echo, style, &[]);
     let mut stream = server.connect();
     stream.write_all(b"a\nno newline").unwrap();
     finish_sending(&stream);
@@ -190,10 +196,10 @@ fn a_last_line_without_a_newline_is_dropped_with_an_error() {
     );
 }
 
+for_threads_and_tasks!(a_hundred_concurrent_sessions_each_get_their_own_lines_in_order);
 /// 100 sessions at once, 100 distinct lines each: every client gets exactly its own lines, in order.
-#[test]
-fn a_hundred_concurrent_sessions_each_get_their_own_lines_in_order() {
-    let server = ServerProcess::start(ECHO_SERVER, &[]);
+fn a_hundred_concurrent_sessions_each_get_their_own_lines_in_order(style: Style) {
+    let server = ServerProcess::of(Protocol::Echo, style, &[]);
     let address = server.address();
     let results = all_at_once(100, move |client| {
         let mut stream = connect(address);
@@ -209,10 +215,10 @@ fn a_hundred_concurrent_sessions_each_get_their_own_lines_in_order() {
     assert!(results.iter().all(|same| *same));
 }
 
+for_threads_and_tasks!(an_idle_client_is_timed_out);
 /// A client that sends nothing for --idle-timeout is told and closed; another is served meanwhile.
-#[test]
-fn an_idle_client_is_timed_out() {
-    let mut server = ServerProcess::start(ECHO_SERVER, &["--idle-timeout", "0.5"]);
+fn an_idle_client_is_timed_out(style: Style) {
+    let mut server = ServerProcess::of(Protocol::Echo, style, &["--idle-timeout", "0.5"]);
     let mut idle = server.connect();
     let mut busy = server.connect();
     busy.write_all(b"still here\n").unwrap();
@@ -228,10 +234,10 @@ fn an_idle_client_is_timed_out() {
     server.wait_for(": idle timeout");
 }
 
+for_threads_and_tasks!(past_max_clients_a_client_gets_one_error_line);
 /// Past --max-clients a client gets one ERROR line; when a session ends its place is free again.
-#[test]
-fn past_max_clients_a_client_gets_one_error_line() {
-    let mut server = ServerProcess::start(ECHO_SERVER, &["--max-clients", "1"]);
+fn past_max_clients_a_client_gets_one_error_line(style: Style) {
+    let mut server = ServerProcess::of(Protocol::Echo, style, &["--max-clients", "1"]);
     let mut first = server.connect();
     first.write_all(b"first\n").unwrap();
     assert_eq!(read_line(&mut first), "first\n");
@@ -253,10 +259,10 @@ fn past_max_clients_a_client_gets_one_error_line() {
     assert_eq!(echoed, "third\n");
 }
 
+for_threads_and_tasks!(a_client_that_never_reads_is_dropped_after_the_write_timeout);
 /// A client that never reads its echoes is dropped after --write-timeout; others are not delayed.
-#[test]
-fn a_client_that_never_reads_is_dropped_after_the_write_timeout() {
-    let mut server = ServerProcess::start(ECHO_SERVER, &["--write-timeout", "0.5"]);
+fn a_client_that_never_reads_is_dropped_after_the_write_timeout(style: Style) {
+    let mut server = ServerProcess::of(Protocol::Echo, style, &["--write-timeout", "0.5"]);
     let flooder = server.connect();
     let mut writer = flooder.try_clone().unwrap();
     let flood = thread::spawn(move || {
@@ -277,20 +283,20 @@ fn a_client_that_never_reads_is_dropped_after_the_write_timeout() {
     flood.join().unwrap();
 }
 
+for_threads_and_tasks!(sigint_closes_every_session_and_exits_0);
 /// Ctrl-C with sessions open: every client sees end of stream, exit 0 within 2 s.
-#[test]
-fn sigint_closes_every_session_and_exits_0() {
-    closes_every_session_on(Signal::SIGINT);
+fn sigint_closes_every_session_and_exits_0(style: Style) {
+    closes_every_session_on(style, Signal::SIGINT);
 }
 
+for_threads_and_tasks!(sigterm_closes_every_session_and_exits_0);
 /// SIGTERM does the same.
-#[test]
-fn sigterm_closes_every_session_and_exits_0() {
-    closes_every_session_on(Signal::SIGTERM);
+fn sigterm_closes_every_session_and_exits_0(style: Style) {
+    closes_every_session_on(style, Signal::SIGTERM);
 }
 
-fn closes_every_session_on(signal: Signal) {
-    let mut server = ServerProcess::start(ECHO_SERVER, &[]);
+fn closes_every_session_on(style: Style, signal: Signal) {
+    let mut server = ServerProcess::of(Protocol::Echo, style, &[]);
     let mut sessions: Vec<_> = (0..3).map(|_| server.connect()).collect();
     for (n, stream) in sessions.iter_mut().enumerate() {
         stream
@@ -322,10 +328,10 @@ fn closes_every_session_on(signal: Signal) {
     );
 }
 
+for_threads_and_tasks!(the_client_sends_command_line_messages_and_disconnects);
 /// `client echo -m ... -m ...` prints each echo, then leaves with !DISCONNECT.
-#[test]
-fn the_client_sends_command_line_messages_and_disconnects() {
-    let mut server = ServerProcess::start(ECHO_SERVER, &[]);
+fn the_client_sends_command_line_messages_and_disconnects(style: Style) {
+    let mut server = ServerProcess::of(Protocol::Echo, style, &[]);
     cargo_bin_cmd!("client")
         .args([
             "echo",
@@ -344,10 +350,10 @@ fn the_client_sends_command_line_messages_and_disconnects() {
     assert!(left.ends_with("sent !DISCONNECT"), "{left}");
 }
 
+for_threads_and_tasks!(the_client_sends_stdin_lines_until_end_of_input);
 /// `client echo` with no messages sends the lines of stdin until end of input.
-#[test]
-fn the_client_sends_stdin_lines_until_end_of_input() {
-    let mut server = ServerProcess::start(ECHO_SERVER, &[]);
+fn the_client_sends_stdin_lines_until_end_of_input(style: Style) {
+    let mut server = ServerProcess::of(Protocol::Echo, style, &[]);
     cargo_bin_cmd!("client")
         .args(["echo", "--port", &server.port.to_string()])
         .write_stdin("first line\nsecond line\n\u{ff}\n")
@@ -358,10 +364,10 @@ fn the_client_sends_stdin_lines_until_end_of_input() {
     server.wait_for("sent !DISCONNECT");
 }
 
+for_threads_and_tasks!(the_client_passes_invalid_utf8_through);
 /// `client echo` passes bytes that are not UTF-8 through, and prints the server's answer.
-#[test]
-fn the_client_passes_invalid_utf8_through() {
-    let server = ServerProcess::start(ECHO_SERVER, &[]);
+fn the_client_passes_invalid_utf8_through(style: Style) {
+    let server = ServerProcess::of(Protocol::Echo, style, &[]);
     cargo_bin_cmd!("client")
         .args(["echo", "--port", &server.port.to_string()])
         .write_stdin(&b"\xff\xfe\nok\n"[..])

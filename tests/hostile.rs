@@ -1,9 +1,11 @@
 //! Hostile clients: one suite that every server must survive.
 //!
-//! Each case runs against every server it applies to (`cargo test --test
-//! hostile idle` runs `idle::counter`, `idle::echo` and `idle::queue`), is
-//! bounded in time, and ends by checking that a normal client is still
-//! served correctly by the same server process.
+//! Each case runs against every server it applies to, the threaded ones and
+//! their async twins (`cargo test --test hostile invalid_utf8` runs
+//! `invalid_utf8::counter`, `::echo`, `::queue`, `::async_counter`,
+//! `::async_echo` and `::async_queue`), is bounded in time, and ends by
+//! checking that a normal client is still served correctly by the same
+//! server process.
 //!
 //! The cases are the promises every server makes (see the lessons' "What can
 //! go wrong" tables), and the failures that servers such as Redis, memcached
@@ -19,38 +21,49 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-/// Generates `mod $case { fn counter(); fn echo(); fn queue() }`: one test
-/// per server, so `cargo test --test hostile $case` runs the case on each.
+/// Generates `mod $case { fn counter(); fn echo(); ... }`: one test per
+/// server, so `cargo test --test hostile $case` runs the case on each.
 macro_rules! for_servers {
     ($case:ident: $($server:ident),+) => {
         mod $case {
             $(
                 #[test]
                 fn $server() {
-                    super::$case(server!($server));
+                    let (protocol, style) = server!($server);
+                    super::$case(protocol, style);
                 }
             )+
         }
     };
 }
 
-/// The protocol a test named `counter`, `echo` or `queue` runs against.
+/// The server a test named `counter`, `echo`, `queue`, `async_counter`,
+/// `async_echo` or `async_queue` runs against: its protocol, and its style.
 macro_rules! server {
     (counter) => {
-        super::Protocol::Counter
+        (super::Protocol::Counter, super::Style::Threads)
     };
     (echo) => {
-        super::Protocol::Echo
+        (super::Protocol::Echo, super::Style::Threads)
     };
     (queue) => {
-        super::Protocol::Queue
+        (super::Protocol::Queue, super::Style::Threads)
+    };
+    (async_counter) => {
+        (super::Protocol::Counter, super::Style::Tasks)
+    };
+    (async_echo) => {
+        (super::Protocol::Echo, super::Style::Tasks)
+    };
+    (async_queue) => {
+        (super::Protocol::Queue, super::Style::Tasks)
     };
 }
 
-for_servers!(invalid_utf8: counter, echo, queue);
+for_servers!(invalid_utf8: counter, echo, queue, async_counter, async_echo, async_queue);
 /// Bytes that are not UTF-8: one ERROR line, and the session (if any) goes on.
-fn invalid_utf8(protocol: Protocol) {
-    let server = ServerProcess::of(protocol, &[]);
+fn invalid_utf8(protocol: Protocol, style: Style) {
+    let server = ServerProcess::of(protocol, style, &[]);
     if protocol == Protocol::Counter {
         let reply = counter_exchange(server.address(), b"\xff\xfe\xfd");
         assert_eq!(reply, "ERROR: message is not valid UTF-8\n");
@@ -66,11 +79,11 @@ fn invalid_utf8(protocol: Protocol) {
     assert_still_serves(protocol, server.address());
 }
 
-for_servers!(control_bytes_are_escaped_in_the_log: counter, echo, queue);
+for_servers!(control_bytes_are_escaped_in_the_log: counter, echo, queue, async_counter, async_echo, async_queue);
 /// NUL, control bytes and an ANSI escape: served, and shown escaped on the
 /// console, so a client can neither forge a log line nor drive the terminal.
-fn control_bytes_are_escaped_in_the_log(protocol: Protocol) {
-    let mut server = ServerProcess::of(protocol, &[]);
+fn control_bytes_are_escaped_in_the_log(protocol: Protocol, style: Style) {
+    let mut server = ServerProcess::of(protocol, style, &[]);
     let hostile = "nul\0bell\x07 \x1b[2J\x1b]0;owned\x07\rClient 99 connected from 6.6.6.6:666";
     if protocol == Protocol::Counter {
         let reply = counter_exchange(server.address(), format!("hi\n{hostile}").as_bytes());
@@ -106,12 +119,12 @@ fn control_bytes_are_escaped_in_the_log(protocol: Protocol) {
     assert_still_serves(protocol, server.address());
 }
 
-for_servers!(oversized_messages: counter, echo, queue);
+for_servers!(oversized_messages: counter, echo, queue, async_counter, async_echo, async_queue);
 /// Counter: 100 KiB in one message still gets the greeting, intact, then a
 /// clean end of stream. Echo and queue: 1 MiB without a newline gets one ERROR
 /// line, and the server's memory does not grow with it.
-fn oversized_messages(protocol: Protocol) {
-    let server = ServerProcess::of(protocol, &[]);
+fn oversized_messages(protocol: Protocol, style: Style) {
+    let server = ServerProcess::of(protocol, style, &[]);
     if protocol == Protocol::Counter {
         let mut stream = server.connect();
         let writer = stream.try_clone().unwrap();
@@ -152,10 +165,10 @@ fn oversized_messages(protocol: Protocol) {
     assert_still_serves(protocol, server.address());
 }
 
-for_servers!(a_line_a_byte_at_a_time: echo, queue);
+for_servers!(a_line_a_byte_at_a_time: echo, queue, async_echo, async_queue);
 /// One line written a byte at a time, with pauses: one message.
-fn a_line_a_byte_at_a_time(protocol: Protocol) {
-    let server = ServerProcess::of(protocol, &[]);
+fn a_line_a_byte_at_a_time(protocol: Protocol, style: Style) {
+    let server = ServerProcess::of(protocol, style, &[]);
     let mut stream = session(protocol, server.address());
     stream.set_nodelay(true).unwrap();
     for byte in b"slowly\n" {
@@ -166,10 +179,10 @@ fn a_line_a_byte_at_a_time(protocol: Protocol) {
     assert_still_serves(protocol, server.address());
 }
 
-for_servers!(many_lines_in_one_write: echo, queue);
+for_servers!(many_lines_in_one_write: echo, queue, async_echo, async_queue);
 /// Many lines in one write: as many answers, in order.
-fn many_lines_in_one_write(protocol: Protocol) {
-    let server = ServerProcess::of(protocol, &[]);
+fn many_lines_in_one_write(protocol: Protocol, style: Style) {
+    let server = ServerProcess::of(protocol, style, &[]);
     let mut stream = session(protocol, server.address());
     let lines: Vec<String> = (0..500).map(|n| format!("line {n}")).collect();
     stream
@@ -187,10 +200,10 @@ fn many_lines_in_one_write(protocol: Protocol) {
     assert_still_serves(protocol, server.address());
 }
 
-for_servers!(disconnect_split_across_writes: echo, queue);
+for_servers!(disconnect_split_across_writes: echo, queue, async_echo, async_queue);
 /// `!DISCONNECT` split exactly in two writes is still the goodbye.
-fn disconnect_split_across_writes(protocol: Protocol) {
-    let mut server = ServerProcess::of(protocol, &[]);
+fn disconnect_split_across_writes(protocol: Protocol, style: Style) {
+    let mut server = ServerProcess::of(protocol, style, &[]);
     let mut stream = session(protocol, server.address());
     stream.write_all(b"!DISCON").unwrap();
     // The first half is read on its own before the rest is sent.
@@ -203,11 +216,11 @@ fn disconnect_split_across_writes(protocol: Protocol) {
     assert_still_serves(protocol, server.address());
 }
 
-for_servers!(a_silent_client_is_closed_after_the_idle_timeout: counter, echo, queue);
+for_servers!(a_silent_client_is_closed_after_the_idle_timeout: counter, echo, queue, async_counter, async_echo, async_queue);
 /// A client that connects and never writes is closed after --idle-timeout;
 /// another client is served meanwhile.
-fn a_silent_client_is_closed_after_the_idle_timeout(protocol: Protocol) {
-    let server = ServerProcess::of(protocol, &["--idle-timeout", "1"]);
+fn a_silent_client_is_closed_after_the_idle_timeout(protocol: Protocol, style: Style) {
+    let server = ServerProcess::of(protocol, style, &["--idle-timeout", "1"]);
     let connected = Instant::now();
     let mut silent = session(protocol, server.address());
     assert_still_serves(protocol, server.address());
@@ -224,12 +237,12 @@ fn a_silent_client_is_closed_after_the_idle_timeout(protocol: Protocol) {
     assert_still_serves(protocol, server.address());
 }
 
-for_servers!(a_drip_feeding_client_is_closed_after_the_idle_timeout: echo, queue);
+for_servers!(a_drip_feeding_client_is_closed_after_the_idle_timeout: echo, queue, async_echo, async_queue);
 /// One byte every half second, never a newline: the idle timeout counts from
 /// when the server started waiting for the line, so the drip does not keep
 /// it alive, and the error quotes the line that never ended.
-fn a_drip_feeding_client_is_closed_after_the_idle_timeout(protocol: Protocol) {
-    let server = ServerProcess::of(protocol, &["--idle-timeout", "1.5"]);
+fn a_drip_feeding_client_is_closed_after_the_idle_timeout(protocol: Protocol, style: Style) {
+    let server = ServerProcess::of(protocol, style, &["--idle-timeout", "1.5"]);
     let mut dripper = session(protocol, server.address());
     let writer = dripper.try_clone().unwrap();
     let started = Instant::now();
@@ -256,11 +269,11 @@ fn a_drip_feeding_client_is_closed_after_the_idle_timeout(protocol: Protocol) {
     assert_still_serves(protocol, server.address());
 }
 
-for_servers!(a_client_that_never_reads: echo, queue);
+for_servers!(a_client_that_never_reads: echo, queue, async_echo, async_queue);
 /// A client that writes without end and never reads: the others still get
 /// their replies within a second, and the server lets the reader-less client go.
-fn a_client_that_never_reads(protocol: Protocol) {
-    let mut server = ServerProcess::of(protocol, &["--write-timeout", "1"]);
+fn a_client_that_never_reads(protocol: Protocol, style: Style) {
+    let mut server = ServerProcess::of(protocol, style, &["--write-timeout", "1"]);
     let flooder = session(protocol, server.address());
     let writer = flooder.try_clone().unwrap();
     let flood = thread::spawn(move || {
@@ -287,10 +300,10 @@ fn a_client_that_never_reads(protocol: Protocol) {
     assert_still_serves(protocol, server.address());
 }
 
-for_servers!(two_hundred_resets_at_once: counter, echo, queue);
+for_servers!(two_hundred_resets_at_once: counter, echo, queue, async_counter, async_echo, async_queue);
 /// 200 clients connect and reset at once (SO_LINGER 0, so close sends RST).
-fn two_hundred_resets_at_once(protocol: Protocol) {
-    let mut server = ServerProcess::of(protocol, &[]);
+fn two_hundred_resets_at_once(protocol: Protocol, style: Style) {
+    let mut server = ServerProcess::of(protocol, style, &[]);
     let address = server.address();
     all_at_once(200, move |_| {
         let stream = connect(address);
@@ -301,10 +314,10 @@ fn two_hundred_resets_at_once(protocol: Protocol) {
     assert!(!server.stderr().contains("panicked"), "{}", server.output());
 }
 
-for_servers!(a_reset_in_the_middle_of_a_message: counter, echo, queue);
+for_servers!(a_reset_in_the_middle_of_a_message: counter, echo, queue, async_counter, async_echo, async_queue);
 /// Half a message, then a reset.
-fn a_reset_in_the_middle_of_a_message(protocol: Protocol) {
-    let mut server = ServerProcess::of(protocol, &[]);
+fn a_reset_in_the_middle_of_a_message(protocol: Protocol, style: Style) {
+    let mut server = ServerProcess::of(protocol, style, &[]);
     for _ in 0..20 {
         let mut stream = if protocol == Protocol::Counter {
             server.connect()
@@ -318,11 +331,11 @@ fn a_reset_in_the_middle_of_a_message(protocol: Protocol) {
     assert_still_serves(protocol, server.address());
 }
 
-for_servers!(two_thousand_clients_at_the_same_instant: counter, echo, queue);
+for_servers!(two_thousand_clients_at_the_same_instant: counter, echo, queue, async_counter, async_echo, async_queue);
 /// 2,000 clients connect at the same instant, with the default backlog:
 /// every one is served.
-fn two_thousand_clients_at_the_same_instant(protocol: Protocol) {
-    let server = ServerProcess::of(protocol, &[]);
+fn two_thousand_clients_at_the_same_instant(protocol: Protocol, style: Style) {
+    let server = ServerProcess::of(protocol, style, &[]);
     let address = server.address();
     let results = all_at_once(2000, move |n| -> Result<(), String> {
         let stream = TcpStream::connect(address).map_err(|e| format!("connect: {e}"))?;
@@ -354,11 +367,11 @@ fn two_thousand_clients_at_the_same_instant(protocol: Protocol) {
     assert_still_serves(protocol, server.address());
 }
 
-for_servers!(more_clients_than_max_clients: counter, echo, queue);
+for_servers!(more_clients_than_max_clients: counter, echo, queue, async_counter, async_echo, async_queue);
 /// Past --max-clients a client gets one ERROR line and end of stream; a slot
 /// frees when a client leaves.
-fn more_clients_than_max_clients(protocol: Protocol) {
-    let server = ServerProcess::of(protocol, &["--max-clients", "3"]);
+fn more_clients_than_max_clients(protocol: Protocol, style: Style) {
+    let server = ServerProcess::of(protocol, style, &["--max-clients", "3"]);
     // Connections are accepted in the order they arrive: these three first.
     let mut held: Vec<TcpStream> = (0..3)
         .map(|_| session(protocol, server.address()))
@@ -384,13 +397,17 @@ fn more_clients_than_max_clients(protocol: Protocol) {
     assert_served_once_a_place_frees(protocol, &server);
 }
 
-for_servers!(out_of_file_descriptors: counter, echo, queue);
+for_servers!(out_of_file_descriptors: counter, echo, queue, async_counter, async_echo, async_queue);
 /// The server runs out of file descriptors: it must not spin, must log the
 /// error only a few times a second, and must serve again when clients leave.
-fn out_of_file_descriptors(protocol: Protocol) {
+fn out_of_file_descriptors(protocol: Protocol, style: Style) {
     // An explicit --max-clients above what 64 descriptors allow (the default
     // would fit itself to the limit, and the wall would never be reached).
-    let server = under_open_file_limit(64, server_binary(protocol), &["--max-clients", "1000"]);
+    let server = under_open_file_limit(
+        64,
+        server_binary(protocol, style),
+        &["--max-clients", "1000"],
+    );
     // More connections than the server has descriptors; the kernel queues the
     // ones it cannot accept.
     let crowd: Vec<TcpStream> = (0..100).map(|_| server.connect()).collect();
@@ -415,12 +432,16 @@ fn out_of_file_descriptors(protocol: Protocol) {
     assert_still_serves(protocol, server.address());
 }
 
-for_servers!(clients_waiting_in_the_accept_queue_are_told_at_shutdown: counter, echo, queue);
+for_servers!(clients_waiting_in_the_accept_queue_are_told_at_shutdown: counter, echo, queue, async_counter, async_echo, async_queue);
 /// Ctrl-C while the server is out of file descriptors, with clients waiting
 /// in the kernel's accept queue: their connections completed before the
 /// signal, so each is answered or told the server is stopping, none reset.
-fn clients_waiting_in_the_accept_queue_are_told_at_shutdown(protocol: Protocol) {
-    let mut server = under_open_file_limit(64, server_binary(protocol), &["--max-clients", "1000"]);
+fn clients_waiting_in_the_accept_queue_are_told_at_shutdown(protocol: Protocol, style: Style) {
+    let mut server = under_open_file_limit(
+        64,
+        server_binary(protocol, style),
+        &["--max-clients", "1000"],
+    );
     let crowd: Vec<TcpStream> = (0..100).map(|_| server.connect()).collect();
     server.wait_for_stderr("accept failed");
     server.signal(Signal::SIGINT);
@@ -470,11 +491,11 @@ fn clients_waiting_in_the_accept_queue_are_told_at_shutdown(protocol: Protocol) 
     );
 }
 
-for_servers!(max_clients_fits_the_open_file_limit: counter, echo, queue);
+for_servers!(max_clients_fits_the_open_file_limit: counter, echo, queue, async_counter, async_echo, async_queue);
 /// With only 64 file descriptors, the default --max-clients shrinks to fit
 /// (with a note on stderr), so clients past it get an answer, not a silent wait.
-fn max_clients_fits_the_open_file_limit(protocol: Protocol) {
-    let server = under_open_file_limit(64, server_binary(protocol), &[]);
+fn max_clients_fits_the_open_file_limit(protocol: Protocol, style: Style) {
+    let server = under_open_file_limit(64, server_binary(protocol, style), &[]);
     server.wait_for_stderr("at most 32 clients at once");
     let held: Vec<TcpStream> = (0..32)
         .map(|_| session(protocol, server.address()))
@@ -493,11 +514,12 @@ fn max_clients_fits_the_open_file_limit(protocol: Protocol) {
     );
 }
 
-for_servers!(stdout_closed_by_its_reader: counter, echo, queue);
+for_servers!(stdout_closed_by_its_reader: counter, echo, queue, async_counter, async_echo, async_queue);
 /// Whoever reads the server's console goes away (a closed pipe): the server
 /// goes on serving, and nothing panics.
-fn stdout_closed_by_its_reader(protocol: Protocol) {
-    let (mut server, console) = ServerProcess::spawn_holding_console(server_binary(protocol));
+fn stdout_closed_by_its_reader(protocol: Protocol, style: Style) {
+    let (mut server, console) =
+        ServerProcess::spawn_holding_console(server_binary(protocol, style));
     drop(console); // Nobody reads the console any more.
     for _ in 0..3 {
         assert_still_serves(protocol, server.address());
@@ -507,13 +529,14 @@ fn stdout_closed_by_its_reader(protocol: Protocol) {
     assert!(!server.stderr().contains("panicked"), "{}", server.output());
 }
 
-for_servers!(a_console_nobody_reads: counter, echo, queue);
+for_servers!(a_console_nobody_reads: counter, echo, queue, async_counter, async_echo, async_queue);
 /// The console stops: stdout is a pipe that nobody reads any more (a paused
 /// terminal, `| less`), so it fills up. Clients are still served, and Ctrl-C
 /// still ends the server within about a second.
-fn a_console_nobody_reads(protocol: Protocol) {
+fn a_console_nobody_reads(protocol: Protocol, style: Style) {
     // From here on nobody reads `console`, but it stays open: a full pipe, not a closed one.
-    let (mut server, console) = ServerProcess::spawn_holding_console(server_binary(protocol));
+    let (mut server, console) =
+        ServerProcess::spawn_holding_console(server_binary(protocol, style));
     // Each client logs about 100 bytes; 64 KiB of pipe is full after a thousand or so.
     for _ in 0..1500 {
         assert_still_serves(protocol, server.address());
@@ -523,22 +546,22 @@ fn a_console_nobody_reads(protocol: Protocol) {
     drop(console);
 }
 
-for_servers!(sigint_mid_session: counter, echo, queue);
+for_servers!(sigint_mid_session: counter, echo, queue, async_counter, async_echo, async_queue);
 /// Ctrl-C while clients are mid-session.
-fn sigint_mid_session(protocol: Protocol) {
-    signal_mid_session(protocol, Signal::SIGINT);
+fn sigint_mid_session(protocol: Protocol, style: Style) {
+    signal_mid_session(protocol, style, Signal::SIGINT);
 }
 
-for_servers!(sigterm_mid_session: counter, echo, queue);
+for_servers!(sigterm_mid_session: counter, echo, queue, async_counter, async_echo, async_queue);
 /// SIGTERM while clients are mid-session.
-fn sigterm_mid_session(protocol: Protocol) {
-    signal_mid_session(protocol, Signal::SIGTERM);
+fn sigterm_mid_session(protocol: Protocol, style: Style) {
+    signal_mid_session(protocol, style, Signal::SIGTERM);
 }
 
 /// Clients in every state when the signal comes: exit 0 within a second, and
 /// on the queue server every message sent before the signal gets its reply.
-fn signal_mid_session(protocol: Protocol, signal: Signal) {
-    let mut server = ServerProcess::of(protocol, &[]);
+fn signal_mid_session(protocol: Protocol, style: Style, signal: Signal) {
+    let mut server = ServerProcess::of(protocol, style, &[]);
     let mut idle = session(protocol, server.address());
     let mut half = session(protocol, server.address());
     half.write_all(b"half a li").unwrap();

@@ -335,8 +335,13 @@ fn run_scenario(name: &str) -> String {
                 .collect()
         }
         // Lesson 2: the echo server in one terminal, `client echo` in another, then Ctrl-C.
-        "echo-server-console" | "echo-client-console" => {
-            let mut server = ServerProcess::start(ECHO_SERVER, &[]);
+        // Lesson 5: the same with its async twin.
+        "echo-server-console" | "echo-client-console" | "async-echo-server-console" => {
+            let binary = match name {
+                "async-echo-server-console" => ASYNC_ECHO_SERVER,
+                _ => ECHO_SERVER,
+            };
+            let mut server = ServerProcess::start(binary, &[]);
             let port = server.port.to_string();
             let output = output_within_deadline(
                 Command::new(env!("CARGO_BIN_EXE_client"))
@@ -434,13 +439,15 @@ fn run_scenario(name: &str) -> String {
         }
         // Lesson 3: the server and two interactive clients, each in its own terminal.
         "queue-server-console" | "queue-terminal-1" | "queue-terminal-2" => {
-            let terminals = queue_three_terminals();
+            let terminals = queue_three_terminals(QUEUE_SERVER);
             match name {
                 "queue-server-console" => terminals[0].clone(),
                 "queue-terminal-1" => terminals[1].clone(),
                 _ => terminals[2].clone(),
             }
         }
+        // Lesson 5: the same three terminals, with the async queue server.
+        "async-queue-server-console" => queue_three_terminals(ASYNC_QUEUE_SERVER)[0].clone(),
         _ => panic!("no scenario named {name}: add it to run_scenario in tests/lessons.rs"),
     }
 }
@@ -448,7 +455,7 @@ fn run_scenario(name: &str) -> String {
 /// Lesson 3's experiment, step by step: what each of the three terminals shows.
 /// A terminal shows what was typed, then what came back; each step waits for
 /// its answer, so the order is the same on every run.
-fn queue_three_terminals() -> [String; 3] {
+fn queue_three_terminals(server_binary: &str) -> [String; 3] {
     /// A client's terminal: what it printed and what was typed into it, in order.
     fn show(view: &mut String, line: &str) {
         view.push_str(line);
@@ -459,7 +466,7 @@ fn queue_three_terminals() -> [String; 3] {
         show(view, line);
     }
 
-    let mut server = ServerProcess::start(QUEUE_SERVER, &[]);
+    let mut server = ServerProcess::start(server_binary, &[]);
     let port = server.port.to_string();
     let (mut one, mut two) = (String::new(), String::new());
     let mut first = ClientProcess::start(&["queue", "--port", &port]);
@@ -522,6 +529,9 @@ fn program(name: &str) -> Option<PathBuf> {
         "counter_server" => env!("CARGO_BIN_EXE_counter_server").into(),
         "echo_server" => env!("CARGO_BIN_EXE_echo_server").into(),
         "queue_server" => env!("CARGO_BIN_EXE_queue_server").into(),
+        "async_counter_server" => env!("CARGO_BIN_EXE_async_counter_server").into(),
+        "async_echo_server" => env!("CARGO_BIN_EXE_async_echo_server").into(),
+        "async_queue_server" => env!("CARGO_BIN_EXE_async_queue_server").into(),
         "client" => env!("CARGO_BIN_EXE_client").into(),
         "swarm" => env!("CARGO_BIN_EXE_swarm").into(),
         name if root().join(format!("examples/{name}.rs")).exists() => example(name),
@@ -653,7 +663,8 @@ fn the_quoted_compile_errors_are_the_ones_rustc_gives() {
     assert!(checked >= 1, "no lesson quotes a compiler error");
 }
 
-/// Test names a lesson's tables give as proof, as `name` or `case::server`.
+/// Test names a lesson's tables give as proof: `name`, `name::threads` or
+/// `name::tasks` (one style of server), or `case::server` (a hostile case).
 fn proofs_named_in(text: &str) -> Vec<String> {
     let mut names = Vec::new();
     let mut proof_column = None;
@@ -696,7 +707,15 @@ fn every_test_a_lesson_names_exists() {
     for (path, text) in lessons() {
         for name in proofs_named_in(&text) {
             let exists = match name.split_once("::") {
-                // A hostile case: `for_servers!(case: counter, echo, queue)`.
+                // A lesson suite's test for one style of server:
+                // `for_threads_and_tasks!(name);` above `fn name(style: Style)`.
+                Some((test, "threads" | "tasks")) => {
+                    tests
+                        .lines()
+                        .any(|line| line == format!("for_threads_and_tasks!({test});"))
+                        && tests.contains(&format!("fn {test}(style: Style)"))
+                }
+                // A hostile case: `for_servers!(case: counter, echo, queue, ...)`.
                 Some((case, server)) => tests
                     .lines()
                     .find(|line| line.starts_with(&format!("for_servers!({case}:")))

@@ -1,10 +1,15 @@
 //! Lesson 3, end to end: the real `queue_server` and `client` binaries over real sockets.
+//!
+//! A test that takes a [`Style`] runs twice, once against `queue_server` and once
+//! against its async twin `async_queue_server` (lesson 5): `NAME::threads` and
+//! `NAME::tasks`. Both must pass the same tests; only what is about threads
+//! (or about the client alone) runs once.
 
+#[macro_use]
 mod support;
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -26,28 +31,28 @@ fn send(stream: &mut std::net::TcpStream, line: &str) {
     stream.write_all(format!("{line}\n").as_bytes()).unwrap();
 }
 
+for_threads_and_tasks!(each_client_is_greeted_with_its_id);
 /// Each client is greeted with its own id: Client 1, Client 2, ...
-#[test]
-fn each_client_is_greeted_with_its_id() {
-    let server = ServerProcess::start(QUEUE_SERVER, &[]);
+fn each_client_is_greeted_with_its_id(style: Style) {
+    let server = ServerProcess::of(Protocol::Queue, style, &[]);
     let ids: Vec<u64> = (0..3).map(|_| join(&server).1).collect();
     assert_eq!(ids, [1, 2, 3]);
 }
 
+for_threads_and_tasks!(a_message_is_processed_and_answered_to_its_sender);
 /// A line goes through the queue; the processing thread logs it and answers the sender.
-#[test]
-fn a_message_is_processed_and_answered_to_its_sender() {
-    let mut server = ServerProcess::start(QUEUE_SERVER, &[]);
+fn a_message_is_processed_and_answered_to_its_sender(style: Style) {
+    let mut server = ServerProcess::of(Protocol::Queue, style, &[]);
     let (mut stream, id) = join(&server);
     send(&mut stream, "hello, queue");
     assert_eq!(read_line(&mut stream), "Processed: hello, queue\n");
     server.wait_for(&format!("Client {id} says: hello, queue"));
 }
 
+for_threads_and_tasks!(replies_and_errors_come_back_in_the_order_sent);
 /// Replies keep each client's order, and errors take their place in it.
-#[test]
-fn replies_and_errors_come_back_in_the_order_sent() {
-    let server = ServerProcess::start(QUEUE_SERVER, &[]);
+fn replies_and_errors_come_back_in_the_order_sent(style: Style) {
+    let server = ServerProcess::of(Protocol::Queue, style, &[]);
     let (mut stream, _) = join(&server);
     let mut burst = b"one\n\xff\xfe\ntwo\n".to_vec();
     burst.extend([b'x'; 2000]);
@@ -65,10 +70,10 @@ fn replies_and_errors_come_back_in_the_order_sent() {
     );
 }
 
+for_threads_and_tasks!(fifty_clients_by_fifty_messages_each_get_their_own_replies_in_order);
 /// 50 clients at once, 50 messages each: every client gets exactly its own replies, in order.
-#[test]
-fn fifty_clients_by_fifty_messages_each_get_their_own_replies_in_order() {
-    let server = ServerProcess::start(QUEUE_SERVER, &[]);
+fn fifty_clients_by_fifty_messages_each_get_their_own_replies_in_order(style: Style) {
+    let server = ServerProcess::of(Protocol::Queue, style, &[]);
     let address = server.address();
     let results = all_at_once(50, move |n| {
         let mut stream = connect(address);
@@ -91,10 +96,10 @@ fn fifty_clients_by_fifty_messages_each_get_their_own_replies_in_order() {
     assert_eq!(greetings.len(), 50, "every client has its own id");
 }
 
+for_threads_and_tasks!(a_direct_message_reaches_the_right_client);
 /// `@{m} text` goes to Client m, and only to it; the sender gets a confirmation.
-#[test]
-fn a_direct_message_reaches_the_right_client() {
-    let server = ServerProcess::start(QUEUE_SERVER, &[]);
+fn a_direct_message_reaches_the_right_client(style: Style) {
+    let server = ServerProcess::of(Protocol::Queue, style, &[]);
     let (mut first, _) = join(&server);
     let (mut second, second_id) = join(&server);
     let (mut third, _) = join(&server);
@@ -109,10 +114,10 @@ fn a_direct_message_reaches_the_right_client() {
     assert_eq!(read_line(&mut third), "Processed: anything for me?\n");
 }
 
+for_threads_and_tasks!(a_direct_message_to_an_unknown_client_is_an_error);
 /// A direct message to a client that is not there is an error to the sender.
-#[test]
-fn a_direct_message_to_an_unknown_client_is_an_error() {
-    let server = ServerProcess::start(QUEUE_SERVER, &[]);
+fn a_direct_message_to_an_unknown_client_is_an_error(style: Style) {
+    let server = ServerProcess::of(Protocol::Queue, style, &[]);
     let (mut stream, _) = join(&server);
     send(&mut stream, "@42 anyone?");
     assert_eq!(read_line(&mut stream), "ERROR: there is no Client 42\n");
@@ -124,10 +129,10 @@ fn a_direct_message_to_an_unknown_client_is_an_error() {
     assert!(read_line(&mut stream).starts_with("ERROR: a direct message is"));
 }
 
+for_threads_and_tasks!(a_client_that_never_reads_does_not_delay_the_others);
 /// A client that floods and never reads is disconnected; the others keep getting replies within a second.
-#[test]
-fn a_client_that_never_reads_does_not_delay_the_others() {
-    let mut server = ServerProcess::start(QUEUE_SERVER, &[]);
+fn a_client_that_never_reads_does_not_delay_the_others(style: Style) {
+    let mut server = ServerProcess::of(Protocol::Queue, style, &[]);
     let (flooder, flooder_id) = join(&server);
     let mut writer = flooder.try_clone().unwrap();
     let flood = thread::spawn(move || {
@@ -148,11 +153,11 @@ fn a_client_that_never_reads_does_not_delay_the_others() {
     flood.join().unwrap();
 }
 
+for_threads_and_tasks!(a_direct_message_the_target_cannot_take_is_an_error_to_the_sender);
 /// Direct messages to a client that never reads: once its buffers are full it
 /// is disconnected, and the sender is told the message was not delivered.
-#[test]
-fn a_direct_message_the_target_cannot_take_is_an_error_to_the_sender() {
-    let server = ServerProcess::start(QUEUE_SERVER, &[]);
+fn a_direct_message_the_target_cannot_take_is_an_error_to_the_sender(style: Style) {
+    let server = ServerProcess::of(Protocol::Queue, style, &[]);
     let (sender, _) = join(&server);
     let (_never_reads, target) = join(&server);
     let mut sender = sender;
@@ -182,10 +187,10 @@ fn a_direct_message_the_target_cannot_take_is_an_error_to_the_sender() {
     );
 }
 
+for_threads_and_tasks!(a_client_that_leaves_before_its_reply_does_not_stop_the_processing_thread);
 /// A client that leaves before its replies does not stop the processing thread.
-#[test]
-fn a_client_that_leaves_before_its_reply_does_not_stop_the_processing_thread() {
-    let mut server = ServerProcess::start(QUEUE_SERVER, &[]);
+fn a_client_that_leaves_before_its_reply_does_not_stop_the_processing_thread(style: Style) {
+    let mut server = ServerProcess::of(Protocol::Queue, style, &[]);
     for _ in 0..20 {
         let (mut leaver, _) = join(&server);
         leaver
@@ -202,19 +207,11 @@ fn a_client_that_leaves_before_its_reply_does_not_stop_the_processing_thread() {
     server.wait_for("Client 20 disconnected");
 }
 
+for_threads_and_tasks!(the_registry_forgets_clients_that_leave);
 /// Hundreds of clients come and go: each leaves the registry and frees its socket.
 /// The server runs with 64 file descriptors; a leak would exhaust them.
-#[test]
-fn the_registry_forgets_clients_that_leave() {
-    let mut command = Command::new("sh");
-    command.args([
-        "-c",
-        "ulimit -n 64 && exec \"$0\" \"$@\"",
-        QUEUE_SERVER,
-        "--port",
-        "0",
-    ]);
-    let mut server = ServerProcess::spawn(command);
+fn the_registry_forgets_clients_that_leave(style: Style) {
+    let mut server = under_open_file_limit(64, server_binary(Protocol::Queue, style), &[]);
     for n in 1..=300u64 {
         let (mut stream, id) = join(&server);
         assert_eq!(id, n);
@@ -237,21 +234,21 @@ fn the_registry_forgets_clients_that_leave() {
     );
 }
 
+for_threads_and_tasks!(sigint_answers_every_message_sent_before_it);
 /// Ctrl-C with messages in flight: every message sent before it is answered,
 /// then each client hears that the server is shutting down, then end of stream.
-#[test]
-fn sigint_answers_every_message_sent_before_it() {
-    answers_everything_then_shuts_down_on(Signal::SIGINT);
+fn sigint_answers_every_message_sent_before_it(style: Style) {
+    answers_everything_then_shuts_down_on(style, Signal::SIGINT);
 }
 
+for_threads_and_tasks!(sigterm_answers_every_message_sent_before_it);
 /// SIGTERM does the same.
-#[test]
-fn sigterm_answers_every_message_sent_before_it() {
-    answers_everything_then_shuts_down_on(Signal::SIGTERM);
+fn sigterm_answers_every_message_sent_before_it(style: Style) {
+    answers_everything_then_shuts_down_on(style, Signal::SIGTERM);
 }
 
-fn answers_everything_then_shuts_down_on(signal: Signal) {
-    let mut server = ServerProcess::start(QUEUE_SERVER, &[]);
+fn answers_everything_then_shuts_down_on(style: Style, signal: Signal) {
+    let mut server = ServerProcess::of(Protocol::Queue, style, &[]);
     let mut clients: Vec<_> = (0..5).map(|_| join(&server)).collect();
     for (stream, id) in &mut clients {
         let burst: String = (0..100)
@@ -280,12 +277,12 @@ fn answers_everything_then_shuts_down_on(signal: Signal) {
     assert_eq!(said, 500, "{}", server.output());
 }
 
+for_threads_and_tasks!(a_client_flooding_through_shutdown_does_not_delay_it);
 /// A client still flooding the server when Ctrl-C arrives does not hold up the
 /// exit: its thread stops reading a quarter second after the signal, so every
 /// client thread finishes and the others get all their replies and the notice.
-#[test]
-fn a_client_flooding_through_shutdown_does_not_delay_it() {
-    let mut server = ServerProcess::start(QUEUE_SERVER, &[]);
+fn a_client_flooding_through_shutdown_does_not_delay_it(style: Style) {
+    let mut server = ServerProcess::of(Protocol::Queue, style, &[]);
     let (flooder, _) = join(&server);
     let writer = flooder.try_clone().unwrap();
     let flood = thread::spawn(move || {
@@ -324,10 +321,10 @@ fn a_client_flooding_through_shutdown_does_not_delay_it() {
     let _ = drain.join().unwrap();
 }
 
+for_threads_and_tasks!(an_idle_client_is_timed_out);
 /// A client that sends nothing for --idle-timeout is told and closed.
-#[test]
-fn an_idle_client_is_timed_out() {
-    let server = ServerProcess::start(QUEUE_SERVER, &["--idle-timeout", "0.5"]);
+fn an_idle_client_is_timed_out(style: Style) {
+    let server = ServerProcess::of(Protocol::Queue, style, &["--idle-timeout", "0.5"]);
     let (mut idle, _) = join(&server);
     assert_eq!(
         read_line(&mut idle),

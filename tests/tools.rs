@@ -59,7 +59,7 @@ fn assert_one_line(stderr: &str, parts: &[&str]) {
 #[test]
 fn the_client_names_the_server_it_finds_and_the_mode_to_use() {
     for server_protocol in Protocol::ALL {
-        let server = ServerProcess::of(server_protocol, &[]);
+        let server = ServerProcess::of(server_protocol, Style::Threads, &[]);
         let port = server.port.to_string();
         for mode in Protocol::ALL {
             if mode == server_protocol {
@@ -91,7 +91,7 @@ fn the_client_names_the_server_it_finds_and_the_mode_to_use() {
 /// reaches the counter server unchanged, and takes the first id.
 #[test]
 fn the_counter_client_sends_only_its_message() {
-    let mut server = ServerProcess::of(Protocol::Counter, &[]);
+    let mut server = ServerProcess::of(Protocol::Counter, Style::Threads, &[]);
     let (code, stdout, stderr) = run("client", &["--port", &server.port.to_string()], DEADLINE);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stdout, format!("Server replied: {}\n", greeting(1)));
@@ -108,7 +108,7 @@ fn the_counter_client_sends_only_its_message() {
 /// A queue session starts with its welcome, printed first, as before.
 #[test]
 fn the_queue_client_still_prints_its_welcome_first() {
-    let server = ServerProcess::of(Protocol::Queue, &[]);
+    let server = ServerProcess::of(Protocol::Queue, Style::Threads, &[]);
     let (code, stdout, stderr) = run(
         "client",
         &["queue", "--port", &server.port.to_string(), "-m", "hi"],
@@ -173,7 +173,7 @@ fn a_silent_server_is_reported_as_a_timeout() {
 /// any timeout the client uses while it makes sure of the server.
 #[test]
 fn a_queue_session_waits_for_the_typist_as_long_as_it_takes() {
-    let server = ServerProcess::of(Protocol::Queue, &[]);
+    let server = ServerProcess::of(Protocol::Queue, Style::Threads, &[]);
     let mut typist = ClientProcess::start(&["queue", "--port", &server.port.to_string()]);
     assert!(typist.next_line().starts_with("Welcome, Client 1!"));
     // The client's longest wait for an answer is 10 s: think for longer.
@@ -276,8 +276,11 @@ fn a_bad_number_gets_a_message_about_the_value() {
 /// Each server's --help shows the address it really listens on by default.
 #[test]
 fn each_server_help_shows_its_own_address() {
-    for protocol in Protocol::ALL {
-        let (code, help, _) = run(server_binary(protocol), &["--help"], DEADLINE);
+    for (protocol, style) in Protocol::ALL
+        .into_iter()
+        .flat_map(|protocol| [(protocol, Style::Threads), (protocol, Style::Tasks)])
+    {
+        let (code, help, _) = run(server_binary(protocol, style), &["--help"], DEADLINE);
         assert_eq!(code, Some(0));
         let port = format!("[default: {}]", protocol.default_port());
         let port_line = help.lines().find(|line| line.contains("--port"));
@@ -325,7 +328,7 @@ fn number_before(text: &str, unit: &str) -> f64 {
 /// answer, so the total is never shorter than the slowest client's wait.
 #[test]
 fn swarm_time_covers_the_slowest_client_of_a_burst() {
-    let server = ServerProcess::of(Protocol::Counter, &[]);
+    let server = ServerProcess::of(Protocol::Counter, Style::Threads, &[]);
     let (code, text, stderr) = run(
         "swarm",
         &[
@@ -361,7 +364,7 @@ fn swarm_time_covers_the_slowest_client_of_a_burst() {
 /// says on its own line what to do; with --not-fresh the run passes.
 #[test]
 fn a_second_counter_run_says_what_to_do_on_its_failure_line() {
-    let server = ServerProcess::of(Protocol::Counter, &[]);
+    let server = ServerProcess::of(Protocol::Counter, Style::Threads, &[]);
     let port = server.port.to_string();
     let args = ["counter", "--port", &port, "--clients", "5"];
     let (code, text, _) = run("swarm", &args, DEADLINE);
@@ -409,7 +412,7 @@ fn swarm_without_a_server_prints_one_line_with_the_hint() {
 /// A --server-pid that cannot be read is an error, before any client runs.
 #[test]
 fn swarm_refuses_a_server_pid_it_cannot_read() {
-    let server = ServerProcess::of(Protocol::Echo, &[]);
+    let server = ServerProcess::of(Protocol::Echo, Style::Threads, &[]);
     // Above Linux's highest possible pid (2^22): no process has it.
     let (code, stdout, stderr) = run(
         "swarm",
@@ -491,7 +494,7 @@ impl Drop for Background {
 /// `--idle` without `--hold` keeps its clients until Ctrl-C, and then lets them go.
 #[test]
 fn swarm_idle_holds_its_clients_until_ctrl_c() {
-    let mut server = ServerProcess::of(Protocol::Echo, &[]);
+    let mut server = ServerProcess::of(Protocol::Echo, Style::Threads, &[]);
     let port = server.port.to_string();
     let mut swarm = Background::swarm(&["echo", "--idle", "--clients", "3", "--port", &port]);
     swarm.wait_for("holding     until Ctrl-C");

@@ -31,9 +31,11 @@ use clap::Parser;
 use threaded_servers::cli::{ServerArgs, listen_defaults};
 use threaded_servers::connections::Client;
 use threaded_servers::console::{Console, escape, exit_code};
-use threaded_servers::framing::{SIZE, is_timeout, read_once, strip_line_ending};
+use threaded_servers::framing::{SIZE, is_timeout, read_once};
 use threaded_servers::pool::WorkerPool;
-use threaded_servers::protocol::{IDLE_TIMEOUT, NOT_UTF8, Protocol, SHUTTING_DOWN, greeting};
+use threaded_servers::protocol::{
+    IDLE_TIMEOUT, NOT_UTF8, Protocol, SHUTTING_DOWN, counter_message, greeting,
+};
 use threaded_servers::server::{SHUTDOWN_GRACE, Server, spawn_client_thread};
 use threaded_servers::shutdown::stop_on_signals;
 use threaded_servers::{announce, say, warn};
@@ -190,7 +192,7 @@ fn handle_client(client: Client, client_counter: &ClientCounter) {
             say!("Client {client_id} sent nothing before shutdown.");
             Some(format!("{SHUTTING_DOWN}\n"))
         }
-        Ok(n) => match decode(&data[..n]) {
+        Ok(n) => match counter_message(&data[..n]) {
             Some(message) => {
                 say!("Client {client_id} says: {}", escape(message));
                 Some(greeting(client_id))
@@ -218,18 +220,3 @@ fn handle_client(client: Client, client_counter: &ClientCounter) {
     say!("Client {client_id} disconnected.");
 }
 // ANCHOR_END: handle_client
-
-/// The message as text, without its line ending; `None` if it is not UTF-8.
-///
-/// A message cut at SIZE bytes may end in the middle of a character: that
-/// incomplete last character is dropped rather than the whole message refused.
-fn decode(data: &[u8]) -> Option<&str> {
-    let (text, _ending) = strip_line_ending(data);
-    match std::str::from_utf8(text) {
-        Ok(text) => Some(text),
-        Err(e) if e.error_len().is_none() && data.len() == SIZE => {
-            std::str::from_utf8(&text[..e.valid_up_to()]).ok()
-        }
-        Err(_) => None,
-    }
-}

@@ -25,18 +25,34 @@ use threaded_servers::protocol::{parse_greeting, parse_welcome, processed};
 pub const COUNTER_SERVER: &str = env!("CARGO_BIN_EXE_counter_server");
 pub const ECHO_SERVER: &str = env!("CARGO_BIN_EXE_echo_server");
 pub const QUEUE_SERVER: &str = env!("CARGO_BIN_EXE_queue_server");
+pub const ASYNC_COUNTER_SERVER: &str = env!("CARGO_BIN_EXE_async_counter_server");
+pub const ASYNC_ECHO_SERVER: &str = env!("CARGO_BIN_EXE_async_echo_server");
+pub const ASYNC_QUEUE_SERVER: &str = env!("CARGO_BIN_EXE_async_queue_server");
 pub const CLIENT: &str = env!("CARGO_BIN_EXE_client");
 pub const SWARM: &str = env!("CARGO_BIN_EXE_swarm");
 
 /// The longest any single wait may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
-/// The server binary for `protocol`.
-pub fn server_binary(protocol: Protocol) -> &'static str {
-    match protocol {
-        Protocol::Counter => COUNTER_SERVER,
-        Protocol::Echo => ECHO_SERVER,
-        Protocol::Queue => QUEUE_SERVER,
+/// How a server serves its clients: each protocol has two servers, which
+/// must behave the same from the outside.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Style {
+    /// Lessons 1-3: a thread per client (`counter_server`, ...).
+    Threads,
+    /// Lesson 5: a tokio task per client (`async_counter_server`, ...).
+    Tasks,
+}
+
+/// The server binary for `protocol`, in `style`.
+pub fn server_binary(protocol: Protocol, style: Style) -> &'static str {
+    match (protocol, style) {
+        (Protocol::Counter, Style::Threads) => COUNTER_SERVER,
+        (Protocol::Echo, Style::Threads) => ECHO_SERVER,
+        (Protocol::Queue, Style::Threads) => QUEUE_SERVER,
+        (Protocol::Counter, Style::Tasks) => ASYNC_COUNTER_SERVER,
+        (Protocol::Echo, Style::Tasks) => ASYNC_ECHO_SERVER,
+        (Protocol::Queue, Style::Tasks) => ASYNC_QUEUE_SERVER,
     }
 }
 
@@ -57,6 +73,34 @@ pub fn first_version(name: &str) -> ServerProcess {
     let mut command = Command::new(example(name));
     command.arg("127.0.0.1:0");
     ServerProcess::spawn(command)
+}
+
+/// The name the server for `protocol`, in `style`, gives itself in its errors.
+pub fn server_name(protocol: Protocol, style: Style) -> String {
+    match style {
+        Style::Threads => protocol.server_name().to_string(),
+        Style::Tasks => format!("async_{}", protocol.server_name()),
+    }
+}
+
+/// Turns `fn $name(style: Style)` into one test per style of server:
+/// `$name::threads` runs it against the lesson's threaded server,
+/// `$name::tasks` against its async twin, and `cargo test $name` runs both.
+#[allow(unused_macros)] // Each suite that uses it says `#[macro_use] mod support;`.
+macro_rules! for_threads_and_tasks {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn threads() {
+                super::$name(crate::support::Style::Threads);
+            }
+
+            #[test]
+            fn tasks() {
+                super::$name(crate::support::Style::Tasks);
+            }
+        }
+    };
 }
 
 /// Polls `condition` until it holds; fails the test, naming `what`, after [`DEADLINE`].
@@ -92,9 +136,9 @@ impl ServerProcess {
         ServerProcess::spawn(port_zero(binary, args))
     }
 
-    /// Starts the server for `protocol`.
-    pub fn of(protocol: Protocol, args: &[&str]) -> ServerProcess {
-        ServerProcess::start(server_binary(protocol), args)
+    /// Starts the server for `protocol`, in `style`.
+    pub fn of(protocol: Protocol, style: Style, args: &[&str]) -> ServerProcess {
+        ServerProcess::start(server_binary(protocol, style), args)
     }
 
     /// Starts a prepared command (which must make the server listen on port 0).

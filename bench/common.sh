@@ -1,0 +1,35 @@
+# Helpers for the benchmark scripts (bench/run.sh, bench/async.sh): source it
+# from the repository's root after setting `bin` to the release binaries' folder.
+
+# start_server NAME ARGS...: starts a server on a free port; sets PID and PORT.
+start_server() {
+    local name=$1; shift
+    local log; log=$(mktemp)
+    "$bin/$name" --port 0 "$@" > "$log" 2>&1 &
+    PID=$!
+    for _ in $(seq 100); do
+        PORT=$(grep -o 'listening on port [0-9]*' "$log" | grep -o '[0-9]*$' || true)
+        [ -n "$PORT" ] && break
+        sleep 0.05
+    done
+    rm -f "$log"
+    [ -n "$PORT" ] || { echo "$name did not start" >&2; exit 1; }
+}
+stop_server() { kill -INT "$PID"; wait "$PID" || true; }
+
+# swarm_numbers PROTOCOL ARGS...: prints "rate p99_ms" from one swarm run.
+swarm_numbers() {
+    local protocol=$1; shift
+    local out
+    out=$("$bin/swarm" "$protocol" --port "$PORT" "$@") || { echo "$out" >&2; exit 1; }
+    local rate p99
+    rate=$(echo "$out" | awk '/throughput/ {gsub(",", "", $2); print $2}')
+    p99=$(echo "$out" | awk '/latency/ {print $9}')
+    echo "$rate $p99"
+}
+
+# stats: reads numbers, prints "median (min-max)".
+stats() {
+    sort -g | awk '{v[NR]=$1} END {m = (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2;
+        printf "%s (%s-%s)", m, v[1], v[NR]}'
+}

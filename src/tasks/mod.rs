@@ -1,0 +1,32 @@
+//! What the async servers share (lesson 5): the threaded servers' plumbing,
+//! for tokio tasks.
+//!
+//! `async_counter_server`, `async_echo_server` and `async_queue_server` speak
+//! exactly their threaded twins' protocols. A task per client replaces a
+//! thread per client; everything that must wait for a socket or a signal
+//! is redone here, with `.await`:
+//!
+//! | module | what it is for | the threads' twin |
+//! |---|---|---|
+//! | [`server`] | listening, accepting, admitting under `--max-clients`, closing at shutdown | [`crate::server`] |
+//! | [`client`] | one client: reads with a deadline, writes with a timeout, the lingering close | [`crate::connections`] |
+//! | [`session`] | a line session: the next message, or how the session ended | [`crate::session`] |
+//! | [`shutdown`] | the signal every task can wait on; Ctrl-C and SIGTERM via `tokio::signal` | [`crate::shutdown`] |
+//!
+//! Everything that does not wait is not redone: the same [`crate::protocol`]
+//! lines, [`crate::cli`] flags, [`crate::limits`], [`crate::console`] (its
+//! macros never block, so a task may log), [`crate::framing::LineBuffer`]
+//! and [`crate::session::Ending`] serve both kinds of server.
+//!
+//! # The one rule
+//!
+//! A task must not block its thread. A runtime runs thousands of tasks on a
+//! few threads (one per core here): a task that calls a blocking function
+//! (`std::thread::sleep`, a std socket read, a lock held while another task
+//! holds it across an `.await`) stops every other task on its thread until
+//! it returns. So nothing here blocks, and no lock is held across an `.await`.
+
+pub mod client;
+pub mod server;
+pub mod session;
+pub mod shutdown;
