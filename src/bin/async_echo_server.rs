@@ -26,7 +26,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use threaded_servers::cli::{ServerArgs, listen_defaults};
 use threaded_servers::console::{Console, escape, exit_code};
-use threaded_servers::framing;
+use threaded_servers::framing::{self, is_timeout};
 use threaded_servers::protocol::{self, NOT_UTF8, Protocol, TOO_LONG};
 use threaded_servers::server::SHUTDOWN_GRACE;
 use threaded_servers::session::{Ending, Next};
@@ -74,10 +74,9 @@ async fn serve(args: &Args) -> io::Result<()> {
 
     // Ctrl-C or SIGTERM: every session saw it in its own wait, read what its
     // client had already sent, and ended.
-    announce!(
-        "[SHUTTING DOWN] Closing {} open sessions...",
-        server.client_count()
-    );
+    let open = server.client_count();
+    let sessions = if open == 1 { "session" } else { "sessions" };
+    announce!("[SHUTTING DOWN] Closing {open} open {sessions}...");
     let unfinished = server.close_all_clients(SHUTDOWN_GRACE).await;
     if unfinished > 0 {
         warn!("{unfinished} sessions did not end in time; closing them");
@@ -114,8 +113,12 @@ async fn handle_client(mut client: Client) {
         };
         // A client that stops reading fills its buffers; then this write waits
         // at most --write-timeout and fails, and the session ends.
-        if output.send(reply.as_bytes()).await.is_err() {
-            break Ending::NotReading;
+        if let Err(e) = output.send(reply.as_bytes()).await {
+            break if is_timeout(&e) {
+                Ending::NotReading
+            } else {
+                Ending::Broken(e)
+            };
         }
     };
     if let Some(error) = ending.error_line() {
