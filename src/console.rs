@@ -1,23 +1,35 @@
 //! The console: how every thread logs without ever waiting for it.
 //!
-//! Seed 000 guards `print()` with a `print_lock` so that two threads never
-//! write into the middle of each other's line. Rust's standard output has
-//! that lock built in. But a lock around the console has a second problem:
-//! the console can stop. When nobody reads the other end of the pipe (the
-//! server piped into `less` and not scrolled, a terminal paused with Ctrl-S,
-//! a stalled log collector), a write blocks once the pipe's 64 KiB buffer is
-//! full. The thread holding the lock blocks with it, every other thread
-//! waits for the lock, and a server that logs every client stops serving
-//! every client. It is lesson 3's rule again: never hold a lock across I/O
-//! that can block.
+//! The message-queue tutorial guards `print()` with a `print_lock` so that
+//! two threads never write into the middle of each other's line. Rust's
+//! standard output has that lock built in. But a lock around the console has
+//! a second problem: the console can stop. When nobody reads the other end
+//! of the pipe (the server piped into `less` and not scrolled, a terminal
+//! paused with Ctrl-S, a stalled log collector), a write blocks once the
+//! pipe's 64 KiB buffer is full. The thread holding the lock blocks with it,
+//! every other thread waits for the lock, and a server that logs every
+//! client stops serving every client. It is lesson 3's rule again: never
+//! hold a lock across I/O that can block.
 //!
 //! So in a server one thread, the printer, owns stdout (see [`Console`]).
-//! Every other thread hands it finished lines through a bounded channel and
-//! carries on. One writer means lines never interleave, which was the print
-//! lock's whole job, and the channel keeps them in the order they were sent.
-//! If the printer falls [`CONSOLE_BACKLOG`] lines (or [`CONSOLE_BACKLOG_BYTES`])
-//! behind, new lines are dropped and counted, and the printer says how many
-//! once it catches up.
+//! Every other thread appends its finished line to a shared batch and
+//! carries on: the lock it takes is held for one `Vec::push`, never while
+//! anything is written. The printer takes the whole batch at once and writes
+//! it with one `write`. One writer means lines never interleave, which was
+//! the print lock's whole job, and the batch keeps them in the order they
+//! were sent. If the printer falls [`CONSOLE_BACKLOG`] lines (or
+//! [`CONSOLE_BACKLOG_BYTES`]) behind, new lines are dropped and counted, and
+//! the printer says how many once it catches up.
+//!
+//! Why a batch, and not a channel with one message per line? Cost. Handing
+//! lines over one by one wakes the printer for every line (a system call and
+//! a switch between threads) and costs a `write` per line; on a busy server
+//! the printer could not keep up, and most lines were dropped. With a batch,
+//! only the thread whose line finds the printer idle wakes it (a "group
+//! commit"); while the printer writes, later lines pile up, and its next
+//! `write` takes them all. Batches grow exactly when the server is busy;
+//! when it is quiet each line is a batch of one, written at once: no timer
+//! ever holds a line back from a reader at the other end of a pipe.
 //!
 //! Why not `println!`? It panics when stdout is gone (a closed pipe: the
 //! operator piped the server into `head`, or a test stopped reading). A log
@@ -26,10 +38,10 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Write};
+use std::mem;
 use std::process::ExitCode;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -38,82 +50,143 @@ pub const CONSOLE_BACKLOG: usize = 10_000;
 /// How many bytes of lines may wait for the printer: escaped client text can
 /// make a line of several kilobytes, and memory is what the limit protects.
 pub const CONSOLE_BACKLOG_BYTES: usize = 4 * 1024 * 1024;
+/// How long a server waits on its way out for the console to catch up.
+const CONSOLE_FLUSH: Duration = Duration::from_millis(200);
 
-/// What the printer thread is asked to do.
-enum ToPrinter {
-    Line(String),
-    /// Say so on the channel once every line sent before this is written.
-    Flush(mpsc::Sender<()>),
-}
-
-/// The way to the printer thread, once [`Console::start`] has started it.
-static PRINTER: OnceLock<SyncSender<ToPrinter>> = OnceLock::new();
+/// The lines waiting for the printer, shared by every logging thread and it.
+static BATCH: Mutex<Batch> = Mutex::new(Batch::EMPTY);
+/// The printer sleeps on this while there is nothing to write.
+static WAKE: Condvar = Condvar::new();
+/// Set once a [`Console`] has started the printer. Before that (and always
+/// in `client` and `swarm`) lines are written directly.
+static PRINTER_RUNS: AtomicBool = AtomicBool::new(false);
 /// `--quiet`: leave out the lines [`say!`] prints.
 static QUIET: AtomicBool = AtomicBool::new(false);
-/// Lines dropped because the printer was too far behind.
-static DROPPED: AtomicU64 = AtomicU64::new(0);
-/// Bytes of lines waiting for the printer.
-static WAITING_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// The lines waiting for the printer, and what it has done so far.
+struct Batch {
+    /// Lines not yet taken by the printer, in the order they were sent.
+    lines: Vec<String>,
+    /// Lines dropped since the printer last took the batch.
+    dropped: u64,
+    /// Lines, and their bytes, not written yet: those in `lines` and those
+    /// the printer is writing. What the backlog limits count.
+    unwritten_lines: usize,
+    unwritten_bytes: usize,
+    /// How many batches the printer has taken, and how many of those it has
+    /// written: what [`flush`] watches.
+    taken: u64,
+    written: u64,
+}
+
+impl Batch {
+    const EMPTY: Batch = Batch {
+        lines: Vec::new(),
+        dropped: 0,
+        unwritten_lines: 0,
+        unwritten_bytes: 0,
+        taken: 0,
+        written: 0,
+    };
+
+    /// True when the printer has nothing to do: no line, nothing to report.
+    fn is_idle(&self) -> bool {
+        self.lines.is_empty() && self.dropped == 0
+    }
+}
+
+/// Locks the batch. Every change under the lock is a push or a counter, so
+/// a panic elsewhere cannot leave it half done: a poisoned lock is used as
+/// it is, and the console is never the reason a thread panics.
+fn lock_batch() -> MutexGuard<'static, Batch> {
+    BATCH.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 // ANCHOR: printer
 /// Prints one line to stdout. Never panics, and in a server never waits:
-/// the line goes to the printer thread, or is dropped if it is far behind.
+/// the line joins the printer's next batch, or is dropped if it is far behind.
 /// (Without a [`Console`], as in `client` and `swarm`, it writes directly.)
 pub fn print_line(line: fmt::Arguments<'_>) {
-    match PRINTER.get() {
-        Some(printer) => {
-            let line = line.to_string();
-            let size = line.len();
-            let waiting = WAITING_BYTES.fetch_add(size, Ordering::Relaxed);
-            if waiting + size > CONSOLE_BACKLOG_BYTES
-                || printer.try_send(ToPrinter::Line(line)).is_err()
-            {
-                WAITING_BYTES.fetch_sub(size, Ordering::Relaxed);
-                DROPPED.fetch_add(1, Ordering::Relaxed);
-            }
+    if !PRINTER_RUNS.load(Ordering::Acquire) {
+        write_now(format!("{line}\n").as_bytes());
+        return;
+    }
+    // Formatted before taking the lock: the lock is held only to append.
+    let line = line.to_string();
+    let size = line.len() + 1; // and its newline
+    let mut batch = lock_batch();
+    let printer_was_idle = batch.is_idle();
+    if batch.unwritten_lines < CONSOLE_BACKLOG
+        && batch.unwritten_bytes + size <= CONSOLE_BACKLOG_BYTES
+    {
+        batch.lines.push(line);
+        batch.unwritten_lines += 1;
+        batch.unwritten_bytes += size;
+    } else {
+        batch.dropped += 1;
+    }
+    drop(batch);
+    // Group commit: only the line that found the printer with nothing to do
+    // wakes it. While it is awake, later lines wait in the batch for its
+    // next `write`, so a busy server pays one wake-up per batch, not per line.
+    if printer_was_idle {
+        WAKE.notify_one();
+    }
+}
+
+/// The printer thread: once it runs, the only thread that writes to stdout.
+fn print_batches() {
+    // Two vectors take turns: the printer empties one while the other
+    // fills, so neither is reallocated once it has grown to a busy batch.
+    let mut lines = Vec::new();
+    // The whole batch as bytes, for one `write`; reused the same way.
+    let mut text = Vec::new();
+    loop {
+        let dropped = take_batch(&mut lines);
+        let count = lines.len();
+        for line in lines.drain(..) {
+            text.extend_from_slice(line.as_bytes());
+            text.push(b'\n');
         }
-        None => write_line(&line.to_string()),
-    }
-}
-
-/// The printer thread: the only one that writes to stdout.
-fn print_lines(lines: Receiver<ToPrinter>) {
-    for message in lines {
-        match message {
-            ToPrinter::Line(line) => {
-                report_dropped_lines();
-                write_line(&line);
-                WAITING_BYTES.fetch_sub(line.len(), Ordering::Relaxed);
-            }
-            ToPrinter::Flush(done) => {
-                report_dropped_lines();
-                let _ = done.send(());
-            }
+        let bytes = text.len();
+        if dropped > 0 {
+            let _ = writeln!(
+                text,
+                "({dropped} log lines dropped: the console was not keeping up)"
+            );
         }
+        write_now(&text);
+        text.clear();
+        let mut batch = lock_batch();
+        batch.written += 1;
+        batch.unwritten_lines -= count;
+        batch.unwritten_bytes -= bytes;
     }
 }
 
-/// Says how many lines were dropped since the last time, if any.
-fn report_dropped_lines() {
-    let dropped = DROPPED.swap(0, Ordering::Relaxed);
-    if dropped > 0 {
-        write_line(&format!(
-            "({dropped} log lines dropped: the console was not keeping up)"
-        ));
+/// Waits until there is something to write, then swaps the waiting lines
+/// into `lines` (empty) and returns how many lines were dropped meanwhile.
+/// The lock is released before anything is written: a client thread never
+/// waits for the console, only, at most, for this swap.
+fn take_batch(lines: &mut Vec<String>) -> u64 {
+    let mut batch = lock_batch();
+    while batch.is_idle() {
+        batch = WAKE.wait(batch).unwrap_or_else(PoisonError::into_inner);
     }
+    mem::swap(&mut batch.lines, lines);
+    batch.taken += 1;
+    mem::take(&mut batch.dropped)
 }
 
-/// Writes one line and flushes it, so a reader at the other end of a pipe
-/// sees it at once. Errors are dropped: if the console is gone, the server
-/// carries on without it.
-fn write_line(line: &str) {
+/// Writes whole lines and flushes them, so a reader at the other end of a
+/// pipe sees them at once. Errors are dropped: if the console is gone, the
+/// server carries on without it. (`text` ends with a newline, so Rust's
+/// line-buffered stdout hands it to one `write` system call.)
+fn write_now(text: &[u8]) {
     let mut stdout = io::stdout().lock();
-    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+    let _ = stdout.write_all(text).and_then(|()| stdout.flush());
 }
 // ANCHOR_END: printer
-
-/// How long a server waits on its way out for the console to catch up.
-const CONSOLE_FLUSH: Duration = Duration::from_millis(200);
 
 /// The console of a server: while it lives, [`say!`] and [`announce!`] hand
 /// their lines to the printer thread and never wait. Dropping it gives the
@@ -128,15 +201,17 @@ impl Console {
     /// client or message) are left out; [`announce!`] lines and errors stay.
     pub fn start(quiet: bool) -> io::Result<Console> {
         QUIET.store(quiet, Ordering::Relaxed);
-        if PRINTER.get().is_none() {
-            let (printer, lines) = mpsc::sync_channel(CONSOLE_BACKLOG);
-            thread::Builder::new()
+        // Only the first call starts a printer: two printers could write
+        // two batches out of order.
+        if !PRINTER_RUNS.swap(true, Ordering::AcqRel) {
+            let started = thread::Builder::new()
                 .name("printer".into())
-                .spawn(move || print_lines(lines))
-                .map_err(|e| {
-                    io::Error::new(e.kind(), format!("cannot start the console printer: {e}"))
-                })?;
-            let _ = PRINTER.set(printer);
+                .spawn(print_batches);
+            if let Err(e) = started {
+                PRINTER_RUNS.store(false, Ordering::Release);
+                let why = format!("cannot start the console printer: {e}");
+                return Err(io::Error::new(e.kind(), why));
+            }
         }
         Ok(Console { _private: () })
     }
@@ -149,25 +224,24 @@ impl Drop for Console {
 }
 
 /// Waits, at most `timeout`, until the printer has written every line sent
-/// so far. The timeout keeps a stalled console from holding the server.
+/// so far; the timeout keeps a stalled console from holding the server.
+///
+/// Every line sent so far is in a batch the printer has taken, or in the
+/// one it will take next; so this waits until that many batches are
+/// written. It looks every millisecond rather than being woken: it runs
+/// once, at exit, and the printer's loop stays free of a second wake-up.
 fn flush(timeout: Duration) {
-    let Some(printer) = PRINTER.get() else {
+    if !PRINTER_RUNS.load(Ordering::Acquire) {
         return;
-    };
-    let deadline = Instant::now() + timeout;
-    let (done, flushed) = mpsc::channel();
-    let mut request = ToPrinter::Flush(done);
-    loop {
-        match printer.try_send(request) {
-            Ok(()) => break,
-            Err(TrySendError::Full(again)) if Instant::now() < deadline => {
-                request = again;
-                thread::sleep(Duration::from_millis(1));
-            }
-            Err(_) => return,
-        }
     }
-    let _ = flushed.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+    let deadline = Instant::now() + timeout;
+    let goal = {
+        let batch = lock_batch();
+        batch.taken + u64::from(!batch.is_idle())
+    };
+    while lock_batch().written < goal && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Prints one line to stderr, for the operator: something went wrong that

@@ -197,9 +197,11 @@ fn a_last_line_without_a_newline_is_dropped_with_an_error(style: Style) {
 }
 
 for_threads_and_tasks!(a_hundred_concurrent_sessions_each_get_their_own_lines_in_order);
-/// 100 sessions at once, 100 distinct lines each: every client gets exactly its own lines, in order.
+/// 100 sessions at once, 100 distinct lines each: every client gets exactly
+/// its own lines, in order; and the console, flooded with 10,000 log lines
+/// from 100 threads at once, shows every one, whole and in each client's order.
 fn a_hundred_concurrent_sessions_each_get_their_own_lines_in_order(style: Style) {
-    let server = ServerProcess::of(Protocol::Echo, style, &[]);
+    let mut server = ServerProcess::of(Protocol::Echo, style, &[]);
     let address = server.address();
     let results = all_at_once(100, move |client| {
         let mut stream = connect(address);
@@ -210,9 +212,36 @@ fn a_hundred_concurrent_sessions_each_get_their_own_lines_in_order(style: Style)
         let echoed = read_lines(&mut stream, 100);
         stream.write_all(b"!DISCONNECT\n").unwrap();
         assert_end_of_stream(&mut stream);
-        sent == echoed
+        if sent != echoed {
+            return Err(format!("sent {sent:?}, got back {echoed:?}"));
+        }
+        Ok(stream.local_addr().unwrap())
     });
-    assert!(results.iter().all(|same| *same));
+    let addresses: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let checks: Vec<Result<(), String>> = results.iter().map(|r| r.clone().map(|_| ())).collect();
+    assert_every_client(&checks);
+
+    server.wait_for_count("[Client disconnected]", 100);
+    assert!(
+        !server
+            .lines
+            .iter()
+            .any(|line| line.contains("log lines dropped")),
+        "{}",
+        server.output()
+    );
+    for (client, address) in addresses.iter().enumerate() {
+        let prefix = format!("[{address}] ");
+        let logged: Vec<&str> = server
+            .lines
+            .iter()
+            .filter_map(|line| line.strip_prefix(&prefix))
+            .collect();
+        let expected: Vec<String> = (0..100)
+            .map(|n| format!("client {client} line {n}"))
+            .collect();
+        assert_eq!(logged, expected, "client {client}'s log lines");
+    }
 }
 
 for_threads_and_tasks!(an_idle_client_is_timed_out);
