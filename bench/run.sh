@@ -1,86 +1,246 @@
 #!/usr/bin/env bash
-# Runs every benchmark in BENCHMARKS.md, RUNS times each, and prints the medians.
+# Runs every benchmark lessons 4 and 5 quote, and writes BENCHMARKS.md from
+# the numbers (nothing in that file is typed in by hand).
 #
-#   bash bench/run.sh            # 5 runs of each
-#   RUNS=3 bash bench/run.sh
+#   bash bench/run.sh              # 5 runs of each, about 15 minutes
+#   RUNS=3 bash bench/run.sh       # quicker, noisier
+#   OUT=/tmp/b.md bash bench/run.sh   # write somewhere else
 #
-# Release builds; the servers' console goes to /dev/null (logging is not what
-# is measured); runs of the things compared are interleaved, so a noisy moment
-# hurts both sides.
+# Release builds. Every server's console goes to a regular file, as it would
+# for an operator who keeps logs (a file deleted at once: the server writes
+# to it, nobody keeps it). Within each round, the things compared run one
+# after another, so a noisy moment hurts every side of a comparison; the
+# tables give the median of the rounds and their spread (min-max).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
-cargo build --release --quiet --bin counter_server --bin echo_server --bin queue_server --bin swarm
+OUT=${OUT:-BENCHMARKS.md}
+cargo build --release --quiet --bins
 bin=${CARGO_TARGET_DIR:-target}/release
 
 # start_server, stop_server, swarm_numbers, stats.
 source bench/common.sh
 
-echo "machine: $(nproc) cores, $(uname -r); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-declare -A rate p99
+# column KEY: the numbers collected under KEY, one a line.
+column() { echo "${!1}" | tr ' ' '\n' | grep .; }
+# median KEY: the median alone.
+median() { column "$1" | stats | cut -d' ' -f1; }
+# ratios A B: per-round ratios A/B, as "median (min-max)".
+ratios() { paste <(column "$1") <(column "$2") | awk '{printf "%.2f\n", $1 / $2}' | stats; }
+# protocol_of SERVER: the swarm subcommand for a server (async_echo_server: echo).
+protocol_of() { local name=${1#async_}; echo "${name%_server}"; }
+log() { echo "$*" >&2; }
+
+workers=(1 2 4 8 16 32 64)
+declare -A rate p99 kib threads total burst_failed
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+started=$(date +%s)
+
 for run in $(seq "$RUNS"); do
-    for mode in per-client workers; do
-        if [ $mode = workers ]; then start_server counter_server --workers 4; else start_server counter_server; fi
-        read -r r p < <(swarm_numbers counter --clients 20000 --concurrency 50)
+    # Short connections: 20,000 clients, 32 at a time, one message each.
+    for mode in per-client per-client-quiet async async-quiet "${workers[@]/#/workers-}"; do
+        case $mode in
+            per-client) start_server counter_server ;;
+            per-client-quiet) start_server counter_server --quiet ;;
+            async) start_server async_counter_server ;;
+            async-quiet) start_server async_counter_server --quiet ;;
+            workers-*) start_server counter_server --workers "${mode#workers-}" ;;
+        esac
+        read -r r p < <(swarm_numbers counter --clients 20000 --concurrency 32)
+        stop_server
+        rate[counter-$mode]+="$r "; p99[counter-$mode]+="$p "
+        log "run $run: counter $mode: $r connections/s, p99 $p ms"
+    done
+    # Busy sessions: 64 connections, 2,000 round trips each, one at a time.
+    for mode in echo_server echo_server-quiet async_echo_server queue_server async_queue_server; do
+        server=${mode%-quiet}
+        if [ "$mode" = "$server" ]; then start_server "$server"; else start_server "$server" --quiet; fi
+        read -r r p < <(swarm_numbers "$(protocol_of "$server")" --clients 64 --concurrency 64 --messages 2000 --window 1)
         stop_server
         rate[$mode]+="$r "; p99[$mode]+="$p "
+        log "run $run: $mode: $r round trips/s, p99 $p ms"
     done
-    for server in echo queue; do
-        start_server "${server}_server"
-        read -r r p < <(swarm_numbers "$server" --clients 64 --concurrency 64 --messages 2000 --window 1)
+    # A burst: 2,000 clients connecting at the same instant, default flags,
+    # then the same with the backlog TcpListener::bind would have used.
+    for backlog in default 128; do
+        if [ $backlog = default ]; then start_server counter_server; else start_server counter_server --backlog 128; fi
+        # A check failing here is a result, not an error of this script.
+        out=$("$bin/swarm" counter --port "$PORT" --clients 2000 --concurrency 2000) \
+            || burst_failed[$backlog]=$(( ${burst_failed[$backlog]:-0} + 1 ))
         stop_server
-        rate[$server]+="$r "; p99[$server]+="$p "
+        total[burst-$backlog]+="$(echo "$out" | awk '/throughput/ {print $6}') "
+        p99[burst-$backlog]+="$(echo "$out" | awk '/latency/ {print $9}') "
+        log "run $run: burst, backlog $backlog: $(echo "$out" | grep throughput)"
     done
-    echo "run $run of $RUNS done" >&2
+    # Idle clients: 5,000 connected, silent; the server's memory and threads.
+    for server in counter_server async_counter_server echo_server async_echo_server queue_server async_queue_server; do
+        start_server "$server"
+        out=$("$bin/swarm" "$(protocol_of "$server")" --port "$PORT" --idle --hold 0 --clients 5000 --server-pid "$PID")
+        stop_server
+        kib[$server]+="$(echo "$out" | awk '/per idle client/ {print $2}') "
+        threads[$server]+="$(echo "$out" | awk '/threads/ {print $NF}') "
+        log "run $run: $server: $(echo "$out" | grep -E 'memory|VmRSS' | tr -s ' ' | tr '\n' ' ')"
+    done
 done
 
-echo
-echo "| benchmark | throughput, median (min-max) | p99 ms, median (min-max) |"
-echo "|---|---|---|"
-row() { echo "| $1 | $(echo "${rate[$2]}" | tr ' ' '\n' | grep . | stats) | $(echo "${p99[$2]}" | tr ' ' '\n' | grep . | stats) |"; }
-row "counter_server, a thread per client: connections/s (20,000 clients, 50 at a time)" per-client
-row "counter_server --workers 4: connections/s (same)" workers
-row "echo_server: round trips/s (64 connections x 2,000)" echo
-row "queue_server: round trips/s (64 connections x 2,000)" queue
-ratio=$(paste <(echo "${rate[workers]}" | tr ' ' '\n' | grep .) <(echo "${rate[per-client]}" | tr ' ' '\n' | grep .) \
-    | awk '{print $1 / $2}' | stats)
-echo
-echo "workers / per-client connections/s, per run pair: median (min-max) $ratio"
+# The most idle clients: a thread each, and a task each.
+held() {
+    local server=$1 clients=$2
+    start_server "$server" --max-clients "$clients"
+    out=$("$bin/swarm" "$(protocol_of "$server")" --port "$PORT" --idle --hold 0 --clients "$clients" --server-pid "$PID" || true)
+    stop_server
+    echo "$out" | sed 's/^/    /'
+}
+held_threads=$(held echo_server 10000)
+held_tasks=$(held async_echo_server 15000)
+minutes=$(( ($(date +%s) - started + 59) / 60 ))
 
-echo
-echo "| server | memory per idle client at 5,000 idle clients, KiB: median (min-max) |"
-echo "|---|---|"
-for server in counter echo queue; do
-    values=""
-    for run in $(seq "$RUNS"); do
-        start_server "${server}_server"
-        values+="$("$bin/swarm" "$server" --port "$PORT" --idle --clients 5000 --server-pid "$PID" \
-            | awk '/per idle client/ {print $2}') "
-        stop_server
-    done
-    echo "| ${server}_server | $(echo "$values" | tr ' ' '\n' | grep . | stats) |"
-done
+# The pool's curve, for the chart.
+sweep=$(for w in "${workers[@]}"; do median "rate[counter-workers-$w]"; done | paste -sd, | sed 's/,/, /g')
+per_client=$(median "rate[counter-per-client]")
+async_rate=$(median "rate[counter-async]")
+top=$(printf '%s\n' $(echo "$sweep" | tr -d ,) "$per_client" "$async_rate" | sort -g | tail -1 | awk '{printf "%d", ($1 * 1.15 + 999) / 1000 * 1000}')
+flat() { local v=$1; printf '%s, ' $(for _ in "${workers[@]}"; do echo "$v"; done) | sed 's/, $//'; }
 
-echo
-echo "| --backlog | 2,000 clients at once: all answered in, s | p99 ms | runs with a failed check |"
-echo "|---|---|---|---|"
-for backlog in 128 1024 4096; do
-    seconds=""; tails=""; failed=0
-    for run in $(seq "$RUNS"); do
-        start_server counter_server --backlog "$backlog"
-        # A burst can overflow a small backlog badly enough that a client is
-        # never answered: that is a result here, not an error of the script.
-        out=$("$bin/swarm" counter --port "$PORT" --clients 2000 --concurrency 2000) || failed=$((failed + 1))
-        stop_server
-        seconds+="$(echo "$out" | awk '/throughput/ {print $6}') "
-        tails+="$(echo "$out" | awk '/latency/ {print $9}') "
-    done
-    echo "| $backlog | $(echo "$seconds" | tr ' ' '\n' | grep . | stats) | $(echo "$tails" | tr ' ' '\n' | grep . | stats) | $failed of $RUNS |"
-done
+verdict() { awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN { ok = (op == ">=") ? (a >= b) : (a <= b); print ok ? "yes" : "no" }'; }
+echo_ratio=$(ratios "rate[echo_server]" "rate[echo_server-quiet]")
+echo_p99_ratio=$(ratios "p99[echo_server]" "p99[echo_server-quiet]")
+counter_ratio=$(ratios "rate[counter-per-client]" "rate[counter-per-client-quiet]")
+async_ratio=$(ratios "rate[counter-async]" "rate[counter-per-client]")
+pool4_ratio=$(ratios "rate[counter-workers-4]" "rate[counter-per-client]")
+worst_kib() { for s in "$@"; do median "kib[$s]"; done | sort -g | tail -1; }
 
-start_server echo_server --max-clients 10000
-held=$("$bin/swarm" echo --port "$PORT" --idle --clients 10000 --server-pid "$PID" | awk '/connected/ {print $2}')
-stop_server
-echo
-echo "echo_server with 10,000 idle clients: $held connected"
-echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+cat > "$OUT" <<EOF
+# Benchmarks
+
+What lessons 4 and 5 measure, measured. This file is written by
+\`bench/run.sh\` from one run of it; no figure here is typed in by hand.
+Rerun it to get your own: the ratios should hold, the absolute numbers will
+not.
+
+## How they were taken
+
+\`\`\`text
+RUNS=$RUNS bash bench/run.sh
+\`\`\`
+
+Release builds. The script runs $RUNS rounds; in each round every
+configuration runs once, one after another, so a noisy moment hurts every
+side of a comparison. Tables give the median of the rounds and their spread
+(min-max); ratios are taken per round, then their median. Every run is a
+\`swarm\` run whose checks must pass (except in the burst table, where a
+failed check is counted). Each server's console goes to a regular file, as
+for an operator who keeps logs; \`--quiet\` turns the per-client lines off.
+By hand, each step is:
+
+\`\`\`text
+cargo build --release
+./target/release/counter_server --port 0 > server.log &           # or --quiet, --workers N, async_counter_server
+./target/release/swarm counter --port PORT --clients 20000 --concurrency 32
+./target/release/echo_server --port 0 > server.log &              # or --quiet, async_echo_server, (async_)queue_server
+./target/release/swarm echo --port PORT --clients 64 --concurrency 64 --messages 2000 --window 1
+./target/release/counter_server --port 0 > server.log &           # default backlog, then --backlog 128
+./target/release/swarm counter --port PORT --clients 2000 --concurrency 2000
+./target/release/swarm echo --port PORT --idle --hold 0 --clients 5000 --server-pid PID   # each server
+\`\`\`
+
+**The machine:** $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), Linux $(uname -r),
+$(rustc --version | cut -d' ' -f1-2); \`ulimit -n\` $(ulimit -n), \`net.core.somaxconn\`
+$(cat /proc/sys/net/core/somaxconn). \`swarm\` runs on the same cores as the server,
+so every figure includes the cost of the clients too. Load average before:
+$load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) (the benchmark's own
+thousands of threads count in it). The whole run took about $minutes minutes.
+
+## Short connections: a thread per client, a pool, tasks
+
+\`swarm counter --clients 20000 --concurrency 32\`: each client connects,
+sends one message, reads its greeting, closes.
+
+| server | connections/s, median (min-max) | p99 latency, ms |
+|---|---|---|
+| \`counter_server\` (a thread per client) | $(column "rate[counter-per-client]" | stats) | $(column "p99[counter-per-client]" | stats) |
+| \`counter_server --quiet\` | $(column "rate[counter-per-client-quiet]" | stats) | $(column "p99[counter-per-client-quiet]" | stats) |
+$(for w in "${workers[@]}"; do echo "| \`counter_server --workers $w\` | $(column "rate[counter-workers-$w]" | stats) | $(column "p99[counter-workers-$w]" | stats) |"; done)
+| \`async_counter_server\` (a task per client) | $(column "rate[counter-async]" | stats) | $(column "p99[counter-async]" | stats) |
+| \`async_counter_server --quiet\` | $(column "rate[counter-async-quiet]" | stats) | $(column "p99[counter-async-quiet]" | stats) |
+
+The pool's size against its throughput (bars: \`--workers N\`; the two flat
+lines: a thread per client, and the async server, for comparison):
+
+\`\`\`mermaid
+xychart-beta
+    title "counter_server: connections/s by pool size (medians)"
+    x-axis "workers" [$(printf '%s, ' "${workers[@]}" | sed 's/, $//')]
+    y-axis "connections/s" 0 --> $top
+    bar [$sweep]
+    line [$(flat "$per_client")]
+    line [$(flat "$async_rate")]
+\`\`\`
+
+Per round: the pool of 4 makes $pool4_ratio times the connections/s of a
+thread per client; the async server $async_ratio times.
+
+## Busy sessions: round trips
+
+\`swarm echo --clients 64 --concurrency 64 --messages 2000 --window 1\` (and
+\`queue\`): 64 connections, each sending a line and waiting for its answer,
+2,000 times.
+
+| server | round trips/s, median (min-max) | p99 latency, ms |
+|---|---|---|
+| \`echo_server\` | $(column "rate[echo_server]" | stats) | $(column "p99[echo_server]" | stats) |
+| \`echo_server --quiet\` | $(column "rate[echo_server-quiet]" | stats) | $(column "p99[echo_server-quiet]" | stats) |
+| \`async_echo_server\` | $(column "rate[async_echo_server]" | stats) | $(column "p99[async_echo_server]" | stats) |
+| \`queue_server\` | $(column "rate[queue_server]" | stats) | $(column "p99[queue_server]" | stats) |
+| \`async_queue_server\` | $(column "rate[async_queue_server]" | stats) | $(column "p99[async_queue_server]" | stats) |
+
+What logging every message costs, per round (console to a file against
+\`--quiet\`): echo throughput $echo_ratio, echo p99 $echo_p99_ratio; counter
+throughput $counter_ratio.
+
+## A burst of 2,000 clients at once
+
+\`swarm counter --clients 2000 --concurrency 2000\`: every client connects at
+the same instant.
+
+| listen backlog | all answered in, s, median (min-max) | p99 latency, ms | runs with a failed check |
+|---|---|---|---|
+| default: \`net.core.somaxconn\`, $(cat /proc/sys/net/core/somaxconn) here | $(column "total[burst-default]" | stats) | $(column "p99[burst-default]" | stats) | ${burst_failed[default]:-0} of $RUNS |
+| \`--backlog 128\` (what \`TcpListener::bind\` asks for) | $(column "total[burst-128]" | stats) | $(column "p99[burst-128]" | stats) | ${burst_failed[128]:-0} of $RUNS |
+
+## Idle clients
+
+\`swarm PROTOCOL --idle --hold 0 --clients 5000 --server-pid PID\`: 5,000
+clients connect and stay silent; the server's resident memory (\`VmRSS\`)
+grows by this much per client. It leaves out what the kernel keeps for each
+socket and thread (16 KiB of kernel stack per thread), which \`VmRSS\` does
+not show.
+
+| server | KiB per idle client, median (min-max) | threads at 5,000 idle clients |
+|---|---|---|
+$(for s in counter_server async_counter_server echo_server async_echo_server queue_server async_queue_server; do echo "| \`$s\` | $(column "kib[$s]" | stats) | $(median "threads[$s]") |"; done)
+
+The most idle clients, once each:
+
+\`\`\`text
+swarm echo --idle --clients 10000 against echo_server --max-clients 10000:
+$held_threads
+swarm echo --idle --clients 15000 against async_echo_server --max-clients 15000:
+$held_tasks
+\`\`\`
+
+## Against the targets
+
+| target | measured | met |
+|---|---|---|
+| echo, console to a file: throughput at least 0.95 times \`--quiet\`'s | $echo_ratio | $(verdict "${echo_ratio%% *}" ">=" 0.95) |
+| echo, console to a file: p99 at most 1.1 times \`--quiet\`'s | $echo_p99_ratio | $(verdict "${echo_p99_ratio%% *}" "<=" 1.1) |
+| echo, p99 at most 2.0 ms at 64 x 2,000 round trips | $(median "p99[echo_server]") ms | $(verdict "$(median "p99[echo_server]")" "<=" 2.0) |
+| counter, console to a file: at least 0.95 times \`--quiet\`'s connections/s | $counter_ratio | $(verdict "${counter_ratio%% *}" ">=" 0.95) |
+| 2,000 clients at once, default flags: all answered, p99 under 0.5 s, every run | p99 $(column "p99[burst-default]" | stats) ms; failed checks: ${burst_failed[default]:-0} of $RUNS | $(awk -v max="$(column "p99[burst-default]" | sort -g | tail -1)" -v failed="${burst_failed[default]:-0}" 'BEGIN { print (max < 500 && failed == 0) ? "yes" : "no" }') |
+| at most 10 KiB per idle client at 5,000, every threaded server | worst $(worst_kib counter_server echo_server queue_server) KiB | $(verdict "$(worst_kib counter_server echo_server queue_server)" "<=" 10) |
+| \`async_counter_server\` at least 1.5 times \`counter_server\`'s connections/s | $async_ratio | $(verdict "${async_ratio%% *}" ">=" 1.5) |
+| \`async_echo_server\` p99 at most 1.0 ms at 64 x 2,000 | $(median "p99[async_echo_server]") ms | $(verdict "$(median "p99[async_echo_server]")" "<=" 1.0) |
+| at most 6 KiB per idle client at 5,000, every async server | worst $(worst_kib async_counter_server async_echo_server async_queue_server) KiB | $(verdict "$(worst_kib async_counter_server async_echo_server async_queue_server)" "<=" 6) |
+EOF
+log "wrote $OUT"
