@@ -19,9 +19,9 @@ use support::*;
 
 const GREETING_1: &str = "Hello Client 1, server received your message!";
 
-for_threads_and_tasks!(the_seed_client_gets_its_greeting);
-/// The seed's exchange: `client` with no message sends "Hello, Server!" and prints the reply.
-fn the_seed_client_gets_its_greeting(style: Style) {
+for_threads_and_tasks!(the_original_client_exchange_gets_its_greeting);
+/// The original's exchange: `client` with no message sends "Hello, Server!" and prints the reply.
+fn the_original_client_exchange_gets_its_greeting(style: Style) {
     let mut server = ServerProcess::of(Protocol::Counter, style, &[]);
     cargo_bin_cmd!("client")
         .args(["--port", &server.port.to_string()])
@@ -39,7 +39,7 @@ fn the_seed_client_gets_its_greeting(style: Style) {
 }
 
 for_threads_and_tasks!(the_reply_is_exact);
-/// The reply is exactly the seed's text: no newline, nothing before or after, then the server closes.
+/// The reply is exactly the original's text: no newline, nothing before or after, then the server closes.
 fn the_reply_is_exact(style: Style) {
     let server = ServerProcess::of(Protocol::Counter, style, &[]);
     assert_eq!(
@@ -49,7 +49,7 @@ fn the_reply_is_exact(style: Style) {
 }
 
 for_threads_and_tasks!(a_client_that_sends_no_newline_and_keeps_its_socket_open_gets_its_reply);
-/// Seed 001's client.py sends no newline and keeps its socket open while it waits.
+/// The original's client (originals/counter_client.py) sends no newline and keeps its socket open while it waits.
 fn a_client_that_sends_no_newline_and_keeps_its_socket_open_gets_its_reply(style: Style) {
     let server = ServerProcess::of(Protocol::Counter, style, &[]);
     let mut stream = server.connect();

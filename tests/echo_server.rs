@@ -24,9 +24,9 @@ fn messages_logged(server: &ServerProcess) -> usize {
         .count()
 }
 
-for_threads_and_tasks!(the_server_prints_the_seeds_start_up_lines);
-/// The seed's start-up lines, with the real port.
-fn the_server_prints_the_seeds_start_up_lines(style: Style) {
+for_threads_and_tasks!(the_server_prints_the_originals_start_up_lines);
+/// The original's start-up lines, with the real port.
+fn the_server_prints_the_originals_start_up_lines(style: Style) {
     let server = ServerProcess::of(Protocol::Echo, style, &[]);
     assert_eq!(server.lines[0], "[STARTING] Server is starting...");
     assert_eq!(

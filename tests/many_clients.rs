@@ -335,7 +335,7 @@ fn swarm_fails_a_counter_that_counts_from_zero() {
     );
 }
 
-/// A counter server whose greeting is not the seed's.
+/// A counter server whose greeting is not the original's.
 #[test]
 fn swarm_fails_a_counter_with_the_wrong_greeting() {
     let port = fake_server(|mut stream, n| {
