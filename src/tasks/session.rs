@@ -49,19 +49,30 @@ impl<'a> LineSession<'a> {
             if let Some(message) = self.pending.next_message() {
                 return Ok(message);
             }
+            // Take what has already arrived; wait only if nothing has. The
+            // buffer lives inside this block, not across the `.await`
+            // below: there it would be stored in the task, and every task
+            // waiting for a line would hold a kilobyte for nothing.
+            let arrived = {
+                let mut chunk = [0u8; SIZE];
+                match self.input.read_now(&mut chunk)? {
+                    None => false,
+                    Some(0) => return Ok(self.pending.end_of_stream()),
+                    Some(n) => {
+                        self.pending.push(&chunk[..n]);
+                        true
+                    }
+                }
+            };
+            if arrived {
+                continue;
+            }
             match self.input.ready(deadline).await {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                     return Ok(self.pending.timed_out());
                 }
                 Err(e) => return Err(e),
-            }
-            // After the wait, not before: see `Input::read_once`.
-            let mut chunk = [0u8; SIZE];
-            match self.input.read_now(&mut chunk)? {
-                None => {} // Woken, but nothing to read after all.
-                Some(0) => return Ok(self.pending.end_of_stream()),
-                Some(n) => self.pending.push(&chunk[..n]),
             }
         }
     }
