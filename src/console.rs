@@ -102,7 +102,7 @@ fn lock_batch() -> MutexGuard<'static, Batch> {
     BATCH.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-// ANCHOR: printer
+// ANCHOR: print_line
 /// Prints one line to stdout. Never panics, and in a server never waits:
 /// the line joins the printer's next batch, or is dropped if it is far behind.
 /// (Without a [`Console`], as in `client` and `swarm`, it writes directly.)
@@ -133,6 +133,7 @@ pub fn print_line(line: fmt::Arguments<'_>) {
         WAKE.notify_one();
     }
 }
+// ANCHOR_END: print_line
 
 /// The printer thread: once it runs, the only thread that writes to stdout.
 fn print_batches() {
@@ -186,7 +187,6 @@ fn write_now(text: &[u8]) {
     let mut stdout = io::stdout().lock();
     let _ = stdout.write_all(text).and_then(|()| stdout.flush());
 }
-// ANCHOR_END: printer
 
 /// The console of a server: while it lives, [`say!`] and [`announce!`] hand
 /// their lines to the printer thread and never wait. Dropping it gives the

@@ -221,6 +221,23 @@ fn the_first_queue_server_answers_and_passes_messages_on() {
     assert_eq!(read_line(&mut first), "Delivered to Client 2: hi there\n");
 }
 
+/// Two lines in one write arrive in one `read()`: to this server they are one
+/// message, with one reply (which the client reads as two lines).
+#[test]
+fn the_first_queue_server_reads_two_lines_as_one_message() {
+    let mut server = first_version(QUEUE);
+    let (mut stream, _) = session_with_id(Protocol::Queue, server.address());
+    server.wait_for("Client 1 connected");
+    stream.write_all(b"hello\nworld\n").unwrap();
+    assert_eq!(
+        read_lines(&mut stream, 2),
+        ["Processed: hello\n", "world\n"]
+    );
+    // The log shows it the same way: one message, over two lines.
+    server.wait_for("Client 1 says: hello");
+    assert_eq!(server.wait_for_line(|_| true), "world");
+}
+
 /// A client that sends and never reads its replies fills its buffers; the
 /// processing thread then waits in `write_all`, holding the registry's lock,
 /// and nobody else gets an answer.
@@ -282,4 +299,32 @@ fn the_first_queue_server_loses_messages_it_has_read_at_ctrl_c() {
     assert!(!rest.contains("important"), "{rest:?}");
     assert!(!server.lines.iter().any(|l| l.contains("says: important")));
     stalling.join().unwrap();
+}
+
+/// A client that leaves before its reply: the reply's `write_all` fails and
+/// `unwrap()` panics the processing thread while it holds the registry's
+/// lock. Nobody is answered again, and the next client to connect makes the
+/// main thread panic on the poisoned lock: the server is gone.
+#[test]
+fn the_first_queue_server_dies_when_a_client_leaves_before_its_reply() {
+    let mut server = first_version(QUEUE);
+    let (mut staying, _) = session_with_id(Protocol::Queue, server.address());
+    // As `printf 'hello\n' > /dev/tcp/...` does: send a line, then close
+    // with the welcome unread, which resets the connection.
+    let mut leaving = server.connect();
+    server.wait_for("Client 2 connected");
+    leaving.write_all(b"hello\n").unwrap();
+    reset(leaving);
+    server.wait_for_stderr("panicked");
+    staying.write_all(b"anyone there?\n").unwrap();
+    assert!(silent_for_a_while(&mut staying), "a reply came after all");
+    let mut next = server.connect();
+    assert!(read_line(&mut next).starts_with("Welcome, Client 3!"));
+    let status = server.wait_for_exit(DEADLINE);
+    assert_eq!(status.code(), Some(101), "{}", server.output());
+    assert!(
+        server.stderr().contains("PoisonError"),
+        "{}",
+        server.output()
+    );
 }

@@ -437,17 +437,51 @@ fn run_scenario(name: &str) -> String {
             server.wait_for("[Client disconnected]");
             server.lines.join("\n") + "\n"
         }
-        // Lesson 3: the server and two interactive clients, each in its own terminal.
-        "queue-server-console" | "queue-terminal-1" | "queue-terminal-2" => {
-            let terminals = queue_three_terminals(QUEUE_SERVER);
-            match name {
-                "queue-server-console" => terminals[0].clone(),
+        // Lesson 3: the server and two interactive clients, each in its own
+        // terminal; the first version, then queue_server.
+        "queue-server-console"
+        | "queue-terminal-1"
+        | "queue-terminal-2"
+        | "first-queue-console"
+        | "first-queue-terminal-1"
+        | "first-queue-terminal-2" => {
+            let server = if name.starts_with("first") {
+                first_version("first_queue_server")
+            } else {
+                ServerProcess::start(QUEUE_SERVER, &[])
+            };
+            let terminals = queue_three_terminals(server);
+            match name.trim_start_matches("first-") {
+                "queue-server-console" | "queue-console" => terminals[0].clone(),
                 "queue-terminal-1" => terminals[1].clone(),
                 _ => terminals[2].clone(),
             }
         }
+        // Lesson 3: a client in the original tutorials' style against
+        // queue_server, as `python3 originals/echo_client.py --port 65432`
+        // talks to it: a message with no newline, one read for its answer
+        // (which gets the welcome line), the next message, one more read.
+        // The server's console. (Plain sockets, so that the test needs no Python.)
+        "queue-original-client" => {
+            let mut server = ServerProcess::start(QUEUE_SERVER, &["--idle-timeout", "1"]);
+            let mut stream = server.connect();
+            let mut reply = [0u8; 1024];
+            for message in ["Hello", "World", "!DISCONNECT"] {
+                if stream.write_all(message.as_bytes()).is_err() {
+                    break;
+                }
+                if message != "!DISCONNECT" {
+                    let _ = std::io::Read::read(&mut stream, &mut reply);
+                }
+            }
+            drop(stream);
+            server.wait_for("Client 1 disconnected");
+            server.lines.join("\n") + "\n"
+        }
         // Lesson 5: the same three terminals, with the async queue server.
-        "async-queue-server-console" => queue_three_terminals(ASYNC_QUEUE_SERVER)[0].clone(),
+        "async-queue-server-console" => {
+            queue_three_terminals(ServerProcess::start(ASYNC_QUEUE_SERVER, &[]))[0].clone()
+        }
         _ => panic!("no scenario named {name}: add it to run_scenario in tests/lessons.rs"),
     }
 }
@@ -455,7 +489,7 @@ fn run_scenario(name: &str) -> String {
 /// Lesson 3's experiment, step by step: what each of the three terminals shows.
 /// A terminal shows what was typed, then what came back; each step waits for
 /// its answer, so the order is the same on every run.
-fn queue_three_terminals(server_binary: &str) -> [String; 3] {
+fn queue_three_terminals(mut server: ServerProcess) -> [String; 3] {
     /// A client's terminal: what it printed and what was typed into it, in order.
     fn show(view: &mut String, line: &str) {
         view.push_str(line);
@@ -466,7 +500,6 @@ fn queue_three_terminals(server_binary: &str) -> [String; 3] {
         show(view, line);
     }
 
-    let mut server = ServerProcess::start(server_binary, &[]);
     let port = server.port.to_string();
     let (mut one, mut two) = (String::new(), String::new());
     let mut first = ClientProcess::start(&["queue", "--port", &port]);

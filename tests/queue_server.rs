@@ -9,7 +9,7 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -67,6 +67,52 @@ fn replies_and_errors_come_back_in_the_order_sent(style: Style) {
             "ERROR: message longer than 1024 bytes\n",
             "Processed: three\n"
         ]
+    );
+}
+
+for_threads_and_tasks!(a_goodbye_sent_with_other_lines_comes_after_their_replies);
+/// Lines and the goodbye in one write: every reply first, then the goodbye,
+/// then end of stream. Leaving goes through the queue, behind the lines.
+fn a_goodbye_sent_with_other_lines_comes_after_their_replies(style: Style) {
+    let server = ServerProcess::of(Protocol::Queue, style, &[]);
+    let (mut stream, id) = join(&server);
+    let burst: String = (0..100).map(|n| format!("line {n}\n")).collect();
+    stream
+        .write_all(format!("{burst}!DISCONNECT\n").as_bytes())
+        .unwrap();
+    for n in 0..100 {
+        assert_eq!(read_line(&mut stream), format!("Processed: line {n}\n"));
+    }
+    assert_eq!(read_line(&mut stream), format!("Goodbye, Client {id}.\n"));
+    assert_end_of_stream(&mut stream);
+}
+
+/// 100,000 short lines in one write, the replies read as they come. The
+/// client's thread reads lines far faster than the processing thread answers
+/// them; the queue holds at most 1024, so that thread waits for room (and
+/// stops reading, and TCP slows the sender), and the server stays small.
+/// (The replies, 1.3 MB, fit in the socket buffers even if this test reads
+/// slowly, so the client is never dropped for not reading.)
+#[test]
+fn a_flood_of_short_lines_keeps_the_server_small() {
+    const LINES: usize = 100_000;
+    let server = ServerProcess::of(Protocol::Queue, Style::Threads, &["--quiet"]);
+    let (stream, _) = join(&server);
+    let before = server.peak_resident_kib();
+    let writer = stream.try_clone().unwrap();
+    let flood = thread::spawn(move || (&writer).write_all("m\n".repeat(LINES).as_bytes()));
+    let mut replies = BufReader::new(stream);
+    let mut line = String::new();
+    for _ in 0..LINES {
+        line.clear();
+        replies.read_line(&mut line).unwrap();
+        assert_eq!(line, "Processed: m\n");
+    }
+    flood.join().unwrap().unwrap();
+    let grown = server.peak_resident_kib().saturating_sub(before);
+    assert!(
+        grown < 16 * 1024,
+        "{LINES} queued lines grew the server by {grown} KiB"
     );
 }
 

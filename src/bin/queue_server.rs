@@ -41,10 +41,12 @@ use threaded_servers::{announce, say, warn};
 /// Where the server listens: this machine only, port 65432 (`--host` and
 /// `--port` override it). The tutorial names no port; this is the course's.
 const ADDR: (&str, u16) = ("127.0.0.1", Protocol::Queue.default_port());
+// ANCHOR: queue_capacity
 /// How many messages may wait in the queue. When it is full, every client
 /// thread that has a message to add waits, and stops reading its socket
 /// meanwhile: the queue's memory stays bounded, and TCP slows the senders.
 const QUEUE_CAPACITY: usize = 1024;
+// ANCHOR_END: queue_capacity
 /// How long a leaving client's thread waits for its last replies to go out.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -98,7 +100,6 @@ impl ClientConnections {
 }
 // ANCHOR_END: client_connections
 
-// ANCHOR: registration
 /// A client's entry in `client_connections`, owned by its thread.
 ///
 /// The processing thread removes the entry when the client leaves in the
@@ -115,7 +116,6 @@ impl Drop for Registration {
         self.client_connections.forget(self.client_id);
     }
 }
-// ANCHOR_END: registration
 
 // ANCHOR: event
 /// What goes through the original's `message_queue`: everything a client
@@ -141,7 +141,6 @@ fn main() -> ExitCode {
     exit_code("queue_server", serve(&args))
 }
 
-// ANCHOR: serve
 /// The server's life: start, serve clients until Ctrl-C, answer what is left, stop.
 fn serve(args: &Args) -> io::Result<()> {
     // The original's `print_lock`: here the console belongs to one printer
@@ -169,6 +168,7 @@ fn serve(args: &Args) -> io::Result<()> {
     };
     announce!("Server is listening on port {}...", server.port());
 
+    // ANCHOR: accept_loop
     // The original's `client_counter`. Only this thread changes it, so it
     // needs no lock (compare lesson 1, where every client thread changed it).
     let mut client_counter: u64 = 0;
@@ -188,7 +188,9 @@ fn serve(args: &Args) -> io::Result<()> {
             handle_client(client, registration, &message_queue);
         });
     }
+    // ANCHOR_END: accept_loop
 
+    // ANCHOR: shutdown
     // Ctrl-C or SIGTERM. Each client thread reads what its client had already
     // sent, queues it and leaves; the processing thread answers all of it and
     // tells each client the server is shutting down; then the queue closes.
@@ -209,8 +211,8 @@ fn serve(args: &Args) -> io::Result<()> {
     }
     announce!("Server stopped.");
     Ok(())
+    // ANCHOR_END: shutdown
 }
-// ANCHOR_END: serve
 
 // ANCHOR: handle_client
 /// One client's thread: read lines, queue them, leave. It never writes to
@@ -308,7 +310,6 @@ fn process_messages(queued_messages: Receiver<Event>, client_connections: &Clien
 }
 // ANCHOR_END: process_messages
 
-// ANCHOR: send_or_drop
 /// What became of a line for a client.
 enum Delivery {
     Sent,
@@ -318,6 +319,7 @@ enum Delivery {
     Dropped,
 }
 
+// ANCHOR: send_or_drop
 /// Sends one line to a registered client, without waiting.
 ///
 /// The processing thread serves every client, so it must never wait for
