@@ -95,6 +95,8 @@ fn serve(args: &Args) -> io::Result<()> {
 fn handle_client(client: Client) {
     let address = client.address;
     say!("[New Connection] Client connected from {address}");
+    // Formatted once: every message's log line starts with it.
+    let from = format!("[{address}]");
 
     let mut session = LineSession::new(&client);
     let mut stream = client.stream();
@@ -102,15 +104,15 @@ fn handle_client(client: Client) {
         let reply = match session.receive() {
             Next::Line(line) if line.text == DISCONNECT_MSG => break Ending::Goodbye,
             Next::Line(line) => {
-                say!("[{address}] {}", escape(&line.text));
+                say!("{from} {}", escape(&line.text));
                 line.as_sent()
             }
             Next::NotUtf8 => {
-                say!("[{address}] sent a line that is not {FORMAT}");
+                say!("{from} sent a line that is not {FORMAT}");
                 format!("{NOT_UTF8}\n")
             }
             Next::TooLong => {
-                say!("[{address}] sent a line longer than {SIZE} bytes");
+                say!("{from} sent a line longer than {SIZE} bytes");
                 format!("{TOO_LONG}\n")
             }
             Next::End(ending) => break ending,

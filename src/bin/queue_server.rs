@@ -111,6 +111,14 @@ struct Registration {
     client_connections: Arc<ClientConnections>,
 }
 
+impl Registration {
+    /// True once the processing thread has removed this client's entry
+    /// itself: it stopped reading, and was disconnected.
+    fn was_dropped(&self) -> bool {
+        self.client_connections.connection(self.client_id).is_none()
+    }
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
         self.client_connections.forget(self.client_id);
@@ -235,6 +243,9 @@ fn handle_client(client: Client, registration: Registration, message_queue: &Syn
                 from,
                 error: TOO_LONG,
             },
+            // Not registered any more: the processing thread dropped this
+            // client for not reading, and ended its connection.
+            Next::End(_) if registration.was_dropped() => break Ending::NotReading,
             Next::End(ending) => break ending,
         };
         // Waits here while the queue is full (see QUEUE_CAPACITY).
@@ -343,8 +354,8 @@ fn send_or_drop(client_connections: &ClientConnections, client_id: u64, line: &s
     };
     say!("Client {client_id}: {why}; disconnecting it.");
     client_connections.forget(client_id);
-    // The write side ends after what is already queued; ending the read side
-    // wakes the client's thread, which leaves and closes the connection.
+    // Ending both directions wakes the client's thread, which leaves and
+    // closes the connection; what the client had not read is lost with it.
     let _ = stream.shutdown(Shutdown::Both);
     Delivery::Dropped
 }
