@@ -1,11 +1,19 @@
-# Helpers for the benchmark scripts (bench/run.sh, bench/async.sh): source it
-# from the repository's root after setting `bin` to the release binaries' folder.
+# Helpers for bench/run.sh: source it from the repository's root after
+# setting `bin` to the release binaries' folder.
 
 # start_server NAME ARGS...: starts a server on a free port; sets PID and PORT.
-start_server() {
-    local name=$1; shift
+start_server() { start_server_on "" "$@"; }
+
+# start_server_on CORE NAME ARGS...: the same, with the server pinned to
+# one core (no pinning if CORE is empty).
+start_server_on() {
+    local core=$1 name=$2; shift 2
+    local pin=()
+    [ -n "$core" ] && pin=(taskset -c "$core")
     local log; log=$(mktemp)
-    "$bin/$name" --port 0 "$@" > "$log" 2>&1 &
+    # The console goes to a regular file, removed at once: the server
+    # writes it as an operator's would be, and nobody keeps it.
+    "${pin[@]}" "$bin/$name" --port 0 "$@" > "$log" 2>&1 &
     PID=$!
     for _ in $(seq 100); do
         PORT=$(grep -o 'listening on port [0-9]*' "$log" | grep -o '[0-9]*$' || true)

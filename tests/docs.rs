@@ -8,6 +8,9 @@
 //!    of code a minute.
 //! 4. Each term of `lessons/glossary.md` is linked to its entry where a
 //!    lesson first uses it.
+//! 5. A lesson's figures from the benchmarks are BENCHMARKS.md's: every
+//!    number in the lines after a `<!-- numbers: BENCHMARKS.md -->` marker
+//!    (up to the next blank line) appears in BENCHMARKS.md.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -459,4 +462,66 @@ fn glossary_terms_are_linked_where_a_lesson_first_uses_them() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The numbers in `text`: digits, with the thousands commas and decimal
+/// point they are written with ("12,583", "3.12").
+fn numbers_in(text: &str) -> Vec<String> {
+    let mut numbers = Vec::new();
+    let mut current = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let inside = c.is_ascii_digit()
+            || ((c == ',' || c == '.')
+                && !current.is_empty()
+                && chars.get(i + 1).is_some_and(char::is_ascii_digit));
+        if inside {
+            current.push(c);
+        } else if !current.is_empty() {
+            numbers.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        numbers.push(current);
+    }
+    numbers
+}
+
+#[test]
+fn figures_quoted_from_the_benchmarks_are_in_benchmarks_md() {
+    let benchmarks = fs::read_to_string(root().join("BENCHMARKS.md")).expect("BENCHMARKS.md");
+    // Written either way: "12583" in the generated tables, "12,583" in prose.
+    let known: BTreeSet<String> = numbers_in(&benchmarks)
+        .into_iter()
+        .flat_map(|n| [n.replace(',', ""), n])
+        .collect();
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for (path, text) in lessons() {
+        let mut quoting = false;
+        for (n, line) in text.lines().enumerate() {
+            if line.trim() == "<!-- numbers: BENCHMARKS.md -->" {
+                quoting = true;
+                continue;
+            }
+            if line.trim().is_empty() {
+                quoting = false;
+            }
+            if !quoting {
+                continue;
+            }
+            for number in numbers_in(line) {
+                checked += 1;
+                if !known.contains(&number) && !known.contains(&number.replace(',', "")) {
+                    problems.push(format!(
+                        "{}:{}: {number} is not in BENCHMARKS.md",
+                        path.display(),
+                        n + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let _ = checked;
 }
