@@ -284,6 +284,27 @@ fn output_within_deadline(command: &mut Command) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
+/// What a first version prints on stderr when a client sends it `bad` bytes
+/// that are not UTF-8: the panic of `unwrap()`. Run as a learner runs it,
+/// without RUST_BACKTRACE, whose hint line is left out.
+fn first_version_panic(example_name: &str, bad: &[u8]) -> String {
+    let mut command = Command::new(example(example_name));
+    command.arg("127.0.0.1:0").env_remove("RUST_BACKTRACE");
+    let mut server = ServerProcess::spawn(command);
+    let mut stream = server.connect();
+    stream.write_all(bad).unwrap();
+    let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
+    server.wait_for_stderr("Utf8Error");
+    server.signal(Signal::SIGKILL);
+    server.wait_for_exit(DEADLINE);
+    server
+        .stderr()
+        .lines()
+        .filter(|line| !line.is_empty() && !line.starts_with("note:"))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
 /// What the programs print in the scenario a transcript is named after.
 fn run_scenario(name: &str) -> String {
     match name {
@@ -315,25 +336,7 @@ fn run_scenario(name: &str) -> String {
             }
         }
         // Lesson 1: bytes that are not UTF-8, sent to the first version: its stderr.
-        "first-counter-panic" => {
-            // As a learner runs it: no RUST_BACKTRACE in the environment.
-            let mut command = Command::new(example("first_counter_server"));
-            command.arg("127.0.0.1:0").env_remove("RUST_BACKTRACE");
-            let mut server = ServerProcess::spawn(command);
-            let mut stream = server.connect();
-            stream.write_all(b"\xff\xfe").unwrap();
-            let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
-            server.wait_for_stderr("Utf8Error");
-            server.signal(Signal::SIGKILL);
-            server.wait_for_exit(DEADLINE);
-            // The backtrace hint varies with RUST_BACKTRACE; the panic itself does not.
-            server
-                .stderr()
-                .lines()
-                .filter(|line| !line.is_empty() && !line.starts_with("note:"))
-                .map(|line| format!("{line}\n"))
-                .collect()
-        }
+        "first-counter-panic" => first_version_panic("first_counter_server", b"\xff\xfe"),
         // Lesson 2: the echo server in one terminal, `client echo` in another, then Ctrl-C.
         // Lesson 5: the same with its async twin.
         "echo-server-console" | "echo-client-console" | "async-echo-server-console" => {
@@ -400,23 +403,7 @@ fn run_scenario(name: &str) -> String {
             }
         }
         // Lesson 2: a line that is not UTF-8, sent to the first version: its stderr.
-        "first-echo-panic" => {
-            let mut command = Command::new(example("first_echo_server"));
-            command.arg("127.0.0.1:0").env_remove("RUST_BACKTRACE");
-            let mut server = ServerProcess::spawn(command);
-            let mut stream = server.connect();
-            stream.write_all(b"\xff\xfe\n").unwrap();
-            let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
-            server.wait_for_stderr("Utf8Error");
-            server.signal(Signal::SIGKILL);
-            server.wait_for_exit(DEADLINE);
-            server
-                .stderr()
-                .lines()
-                .filter(|line| !line.is_empty() && !line.starts_with("note:"))
-                .map(|line| format!("{line}\n"))
-                .collect()
-        }
+        "first-echo-panic" => first_version_panic("first_echo_server", b"\xff\xfe\n"),
         // Lesson 2: a client in the original's style against echo_server, as
         // `python3 originals/echo_client.py` talks to it: a message with no
         // newline, then a wait for its echo. The server's console. (Plain

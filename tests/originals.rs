@@ -237,18 +237,23 @@ fn queue_session(mut server: ServerProcess) -> Vec<String> {
     server.lines.clone()
 }
 
+/// The console of one session run on the original server and on the Rust
+/// one, each made comparable: (original, Rust).
+fn both_consoles(
+    python: &str,
+    protocol: Protocol,
+    session: fn(ServerProcess) -> Vec<String>,
+) -> (Vec<String>, Vec<String>) {
+    let file = format!("{}.py", protocol.server_name());
+    let original = comparable(&session(original_server(python, &file)));
+    let rust = comparable(&session(ServerProcess::of(protocol, Style::Threads, &[])));
+    (original, rust)
+}
+
 #[test]
 fn the_counter_servers_print_the_originals_lines() {
     let Some(python) = python() else { return };
-    let original = comparable(&counter_session(original_server(
-        python,
-        "counter_server.py",
-    )));
-    let rust = comparable(&counter_session(ServerProcess::of(
-        Protocol::Counter,
-        Style::Threads,
-        &[],
-    )));
+    let (original, rust) = both_consoles(python, Protocol::Counter, counter_session);
     assert_eq!(rust, original);
     assert_eq!(original[1], "Client 1 connected from ADDR");
 }
@@ -256,12 +261,7 @@ fn the_counter_servers_print_the_originals_lines() {
 #[test]
 fn the_echo_servers_print_the_originals_lines() {
     let Some(python) = python() else { return };
-    let original = comparable(&echo_session(original_server(python, "echo_server.py")));
-    let rust = comparable(&echo_session(ServerProcess::of(
-        Protocol::Echo,
-        Style::Threads,
-        &[],
-    )));
+    let (original, rust) = both_consoles(python, Protocol::Echo, echo_session);
     assert_eq!(rust, original);
     assert_eq!(original[3], "[ADDR] Hello");
 }
@@ -269,15 +269,8 @@ fn the_echo_servers_print_the_originals_lines() {
 #[test]
 fn the_queue_servers_print_the_originals_lines() {
     let Some(python) = python() else { return };
-    let original = comparable(&queue_session(original_server(python, "queue_server.py")));
-    let rust = comparable(&queue_session(ServerProcess::of(
-        Protocol::Queue,
-        Style::Threads,
-        &[],
-    )));
+    let (original, rust) = both_consoles(python, Protocol::Queue, queue_session);
     assert_eq!(rust, original);
-    assert!(
-        original.contains(&"Client 2 says: @1 Hi, Client 1!".to_string()),
-        "{original:?}"
-    );
+    let direct = "Client 2 says: @1 Hi, Client 1!".to_string();
+    assert!(original.contains(&direct), "{original:?}");
 }
