@@ -59,7 +59,6 @@ async fn main() -> ExitCode {
     exit_code("async_echo_server", serve(&args).await)
 }
 
-// ANCHOR: serve
 /// The server's life: start, serve clients until Ctrl-C, stop.
 async fn serve(args: &Args) -> io::Result<()> {
     let _console = Console::start(args.server.quiet)?;
@@ -68,9 +67,11 @@ async fn serve(args: &Args) -> io::Result<()> {
     stop_on_signals(server.stopper())?;
     announce!("[LISTENING] Server is listening on port {}", server.port());
 
+    // ANCHOR: accept_loop
     while let Some(client) = server.next_client().await {
         tokio::spawn(handle_client(client));
     }
+    // ANCHOR_END: accept_loop
 
     // Ctrl-C or SIGTERM: every session saw it in its own wait, read what its
     // client had already sent, and ended.
@@ -84,7 +85,6 @@ async fn serve(args: &Args) -> io::Result<()> {
     announce!("[STOPPED] Server stopped.");
     Ok(())
 }
-// ANCHOR_END: serve
 
 // ANCHOR: handle_client
 /// One client's session, as a task: the original's `handle_client`.

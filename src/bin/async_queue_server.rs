@@ -72,7 +72,6 @@ struct Args {
     server: ServerArgs,
 }
 
-// ANCHOR: event
 /// The way to one client: lines for its writer task, and a way to stop that
 /// task at once if the client stops reading.
 struct Mailbox {
@@ -94,7 +93,6 @@ enum Event {
     /// farewell and forgets the client, which closes its mailbox.
     Leaving { from: u64, farewell: Option<String> },
 }
-// ANCHOR_END: event
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -301,7 +299,6 @@ async fn process_messages(mut queued_messages: Receiver<Event>) {
 }
 // ANCHOR_END: process_messages
 
-// ANCHOR: send_or_drop
 /// What became of a line for a client.
 enum Delivery {
     Sent,
@@ -326,11 +323,13 @@ fn send_or_drop(
     let Some(mailbox) = client_connections.get(&client_id) else {
         return Delivery::NotRegistered;
     };
+    // ANCHOR: try_send
     let why = match mailbox.lines.try_send(line) {
         Ok(()) => return Delivery::Sent,
         Err(TrySendError::Full(_)) => "not reading its replies",
         Err(TrySendError::Closed(_)) => "connection lost",
     };
+    // ANCHOR_END: try_send
     say!("Client {client_id}: {why}; disconnecting it.");
     // Stopping the writer task closes the writing side; the client's own
     // task sees its writer end, and leaves.
@@ -338,4 +337,3 @@ fn send_or_drop(
     client_connections.remove(&client_id);
     Delivery::Dropped
 }
-// ANCHOR_END: send_or_drop

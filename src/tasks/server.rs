@@ -87,12 +87,12 @@ impl Server {
         self.max_clients - self.places.available_permits()
     }
 
-    // ANCHOR: next_client
     /// Waits for the next client. Returns `None` once the server is shutting down.
     pub async fn next_client(&self) -> Option<Client> {
         let mut shutdown = self.shutdown.clone();
         let mut backoff = FIRST_ACCEPT_BACKOFF;
         loop {
+            // ANCHOR: accept_or_shutdown
             // Whichever comes first. `biased`: once shutdown has begun, no
             // new client is taken, even one that is already waiting; it is
             // told at the end, with the others still in the queue.
@@ -101,6 +101,7 @@ impl Server {
                 () = shutdown.begun() => return None,
                 accepted = self.listener.accept() => accepted,
             };
+            // ANCHOR_END: accept_or_shutdown
             match accepted {
                 Ok((stream, address)) => {
                     if let Some(client) = self.admit(stream, address) {
@@ -119,7 +120,6 @@ impl Server {
             }
         }
     }
-    // ANCHOR_END: next_client
 
     /// Makes a client of a new connection, or turns it away if the server is full.
     fn admit(&self, stream: TcpStream, address: SocketAddr) -> Option<Client> {
