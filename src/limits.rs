@@ -9,10 +9,12 @@
 
 use crate::warn;
 
+// ANCHOR: client_thread_stack
 /// Stack size for a client thread. Rust's default is 2 MiB of address space;
 /// a client thread here needs a small fraction of that, and 10,000 clients
 /// times 2 MiB would reserve 20 GiB.
 pub const CLIENT_THREAD_STACK: usize = 256 * 1024;
+// ANCHOR_END: client_thread_stack
 
 /// `--max-clients` when it is not given, as Redis's `maxclients`.
 pub const DEFAULT_MAX_CLIENTS: u32 = 10_000;

@@ -469,6 +469,22 @@ fn run_scenario(name: &str) -> String {
         "async-queue-server-console" => {
             queue_three_terminals(ServerProcess::start(ASYNC_QUEUE_SERVER, &[]))[0].clone()
         }
+        // Lesson 4: `client`, and `swarm counter --clients 10000`, with no
+        // server there: the one line each prints on stderr.
+        "client-no-server" | "swarm-no-server" => {
+            let refusing = refusing_port();
+            let port = refusing.port.to_string();
+            let mut command = if name == "client-no-server" {
+                Command::new(env!("CARGO_BIN_EXE_client"))
+            } else {
+                let mut swarm = Command::new(env!("CARGO_BIN_EXE_swarm"));
+                swarm.args(["counter", "--clients", "10000"]);
+                swarm
+            };
+            let output = output_within_deadline(command.args(["--port", &port]));
+            assert_eq!(output.status.code(), Some(1), "{name}");
+            String::from_utf8(output.stderr).unwrap()
+        }
         _ => panic!("no scenario named {name}: add it to run_scenario in tests/lessons.rs"),
     }
 }

@@ -102,7 +102,6 @@ fn counter_client(address: SocketAddr, outcome: &mut Outcome) -> Result<(), Prob
     Ok(())
 }
 
-// ANCHOR: session_client
 /// Lessons 2 and 3: a session of `--messages` lines, sent `--window` at a
 /// time before reading their answers. Each answer must be this client's
 /// own, in order: the line itself (echo), or `Processed: ` and the line (queue).
@@ -127,6 +126,7 @@ fn session_client(
     let sent: Vec<String> = (0..args.messages)
         .map(|m| format!("swarm client {n} message {m}"))
         .collect();
+    // ANCHOR: window
     for batch in sent.chunks(args.window) {
         let mut bytes = Vec::new();
         for line in batch {
@@ -149,9 +149,9 @@ fn session_client(
             }
         }
     }
+    // ANCHOR_END: window
     say_goodbye(&stream, &mut lines, farewell.as_deref())
 }
-// ANCHOR_END: session_client
 
 /// Reads one line from the server, without its line ending.
 pub fn read_reply(lines: &mut BufReader<&TcpStream>) -> Result<String, Problem> {

@@ -159,6 +159,7 @@ fn run_load(args: &Args, address: SocketAddr) -> bool {
     let (outcomes, elapsed) = thread::scope(|scope| {
         let mut threads = Vec::with_capacity(concurrency);
         for _ in 0..concurrency {
+            // ANCHOR: client_thread
             let spawned = thread::Builder::new()
                 .stack_size(CLIENT_THREAD_STACK)
                 .spawn_scoped(scope, || {
@@ -173,6 +174,7 @@ fn run_load(args: &Args, address: SocketAddr) -> bool {
                         finished.fetch_add(1, Ordering::Relaxed);
                     }
                 });
+            // ANCHOR_END: client_thread
             match spawned {
                 Ok(thread) => threads.push(thread),
                 Err(e) => {
@@ -181,11 +183,13 @@ fn run_load(args: &Args, address: SocketAddr) -> bool {
                 }
             }
         }
+        // ANCHOR: clock
         // The clock starts before any client can connect (they are all held
         // at the barrier) and stops after the last answer: the total is never
         // shorter than any one client's wait.
         let started = Instant::now();
         start_line.wait();
+        // ANCHOR_END: clock
         let progress = Progress::start(scope, args.clients, &finished);
         let outcomes: Vec<Outcome> = threads
             .into_iter()

@@ -177,6 +177,7 @@ fn grouped(problems: &[&String]) -> Vec<(String, usize)> {
 
 /// Ids: unique and without gaps; on a fresh counter server, exactly 1..N.
 fn id_check(args: &Args, outcomes: &[Outcome]) -> Option<Check> {
+    // ANCHOR: ids
     let ids: Vec<u64> = outcomes.iter().filter_map(|o| o.id).collect();
     let unique: BTreeSet<u64> = ids.iter().copied().collect();
     let low = unique.first().copied().unwrap_or(0);
@@ -186,6 +187,7 @@ fn id_check(args: &Args, outcomes: &[Outcome]) -> Option<Check> {
         0 => 0,
         n => usize::try_from(high - low + 1).unwrap_or(usize::MAX) - n,
     };
+    // ANCHOR_END: ids
     let detail = format!("ids {low}..={high}: {duplicates} duplicates, {gaps} gaps");
     let check = match args.protocol {
         Protocol::Counter if !args.not_fresh => Check {
@@ -227,8 +229,10 @@ fn numbers(
     if latencies.is_empty() {
         return None;
     }
+    // ANCHOR: percentiles
     latencies.sort_unstable();
     let at = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+    // ANCHOR_END: percentiles
     let count = latencies.len();
     Some(Numbers {
         rate: count as f64 / elapsed.as_secs_f64(),
