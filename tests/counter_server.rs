@@ -143,6 +143,27 @@ fn a_silent_client_is_timed_out(style: Style) {
     server.wait_for("Client 1 sent nothing in time");
 }
 
+for_threads_and_tasks!(a_client_that_sends_nothing_and_closes_is_not_greeted);
+/// A client that connects and closes its side at once sent no message: it is
+/// logged as such and gets no greeting; the next client gets id 2.
+fn a_client_that_sends_nothing_and_closes_is_not_greeted(style: Style) {
+    let mut server = ServerProcess::of(Protocol::Counter, style, &[]);
+    let mut stream = server.connect();
+    finish_sending(&stream);
+    assert_eq!(read_to_end(&mut stream), "");
+    server.wait_for("Client 1 closed the connection without a message.");
+    assert!(
+        !server
+            .lines
+            .iter()
+            .any(|line| line.starts_with("Client 1 says")),
+        "{}",
+        server.output()
+    );
+    let reply = counter_exchange(server.address(), b"hi");
+    assert_eq!(greeting_id(&reply), 2);
+}
+
 for_threads_and_tasks!(invalid_utf8_gets_an_error_line);
 /// Invalid UTF-8 gets an ERROR line, not a crash; the next client is served.
 fn invalid_utf8_gets_an_error_line(style: Style) {

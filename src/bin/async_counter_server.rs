@@ -114,6 +114,10 @@ async fn handle_client(mut client: Client, client_counter: Arc<Mutex<u64>>) {
             say!("Client {client_id} sent nothing before shutdown.");
             Some(format!("{SHUTTING_DOWN}\n"))
         }
+        Ok(data) if data.is_empty() => {
+            say!("Client {client_id} closed the connection without a message.");
+            None
+        }
         Ok(data) => match counter_message(&data) {
             Some(message) => {
                 say!("Client {client_id} says: {}", escape(message));

@@ -192,6 +192,10 @@ fn handle_client(client: Client, client_counter: &ClientCounter) {
             say!("Client {client_id} sent nothing before shutdown.");
             Some(format!("{SHUTTING_DOWN}\n"))
         }
+        Ok(0) => {
+            say!("Client {client_id} closed the connection without a message.");
+            None
+        }
         Ok(n) => match counter_message(&data[..n]) {
             Some(message) => {
                 say!("Client {client_id} says: {}", escape(message));

@@ -15,9 +15,9 @@ use crate::clients::{Problem, TIMEOUT, no_server, open, read_reply, unanswered};
 /// Opens `--clients` connections, keeps them silent, and reports the
 /// server's memory per idle client. True if every client was admitted.
 pub fn hold_idle_clients(args: &Args, address: SocketAddr) -> bool {
-    let server = args.protocol.server_name();
+    let server = args.protocol.name();
     say!(
-        "swarm: {} idle clients on {server} at {address}",
+        "swarm: {} idle clients on the {server} server at {address}",
         args.clients
     );
     let before = args.server_pid.and_then(procfs::status);

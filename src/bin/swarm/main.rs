@@ -141,13 +141,15 @@ fn main() -> ExitCode {
 /// The load test: --clients clients, --concurrency at a time. True if every check passed.
 fn run_load(args: &Args, address: SocketAddr) -> bool {
     let concurrency = args.concurrency.min(args.clients);
-    let server = args.protocol.server_name();
+    // "the echo server", not `echo_server`: swarm knows the protocol it
+    // speaks, not which program (threads or tasks) is answering.
+    let server = args.protocol.name();
     let each = match args.protocol {
         Protocol::Counter => String::new(),
         _ => format!(", {} lines each, {} at a time", args.messages, args.window),
     };
     say!(
-        "swarm: {} clients against {server} at {address}, {concurrency} at a time{each}",
+        "swarm: {} clients against the {server} server at {address}, {concurrency} at a time{each}",
         args.clients
     );
     let cpu_before = args.server_pid.and_then(procfs::cpu_time);

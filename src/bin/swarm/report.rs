@@ -134,7 +134,7 @@ impl Report {
                 Some(hint) if !check.passed => format!(" ({hint})"),
                 _ => String::new(),
             };
-            say!("  {verdict:<4} {:<33} {}{hint}", check.what, check.detail);
+            say!("  {verdict:<4} {:<35} {}{hint}", check.what, check.detail);
             for (problem, clients) in &check.examples {
                 let times = if *clients > 1 {
                     format!(" ({clients} clients)")
