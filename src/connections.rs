@@ -1,7 +1,7 @@
 //! Who is connected: every admitted client, and how a connection ends.
 //!
 //! A [`Client`] is one admitted connection. While it lives it holds a place
-//! in [`Connections`], the server's registry, which is how the server counts
+//! in `Connections`, the server's registry, which is how the server counts
 //! clients against `--max-clients` and how, at shutdown, it reaches every
 //! client thread blocked in a read. Dropping the `Client` frees the place,
 //! whatever ends its thread, a panic included.
@@ -78,7 +78,7 @@ impl Client {
 /// can make the client's side discard our last reply before the client
 /// reads it. So: say we are done writing (the client reads end of stream),
 /// then read and discard what the client still sends until it closes too,
-/// for at most [`LINGER_TIME`] and [`LINGER_BYTES`].
+/// for at most `LINGER_TIME` (2 s) and `LINGER_BYTES` (1 MiB).
 pub fn close_gracefully(stream: &TcpStream) {
     if stream.shutdown(Direction::Write).is_err() {
         return; // Already gone.

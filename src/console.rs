@@ -64,7 +64,7 @@ static WAKE: Condvar = Condvar::new();
 /// Set once a [`Console`] has started the printer. Before that (and always
 /// in `client` and `swarm`) lines are written directly.
 static PRINTER_RUNS: AtomicBool = AtomicBool::new(false);
-/// `--quiet`: leave out the lines [`say!`] prints.
+/// `--quiet`: leave out the lines [`say!`](crate::say) prints.
 static QUIET: AtomicBool = AtomicBool::new(false);
 
 /// The lines waiting for the printer, and what it has done so far.
@@ -200,7 +200,7 @@ fn write_now(text: &[u8]) {
     let _ = stdout.write_all(text).and_then(|()| stdout.flush());
 }
 
-/// The console of a server: while it lives, [`say!`] and [`announce!`] hand
+/// The console of a server: while it lives, [`say!`](crate::say) and [`announce!`](crate::announce) hand
 /// their lines to the printer thread and never wait. Dropping it gives the
 /// printer a moment to write the last lines, which would otherwise die with
 /// the process. Start it first thing in `main`, so it is dropped last.
@@ -209,8 +209,8 @@ pub struct Console {
 }
 
 impl Console {
-    /// Starts the printer thread. With `quiet`, [`say!`] lines (one per
-    /// client or message) are left out; [`announce!`] lines and errors stay.
+    /// Starts the printer thread. With `quiet`, [`say!`](crate::say) lines (one per
+    /// client or message) are left out; [`announce!`](crate::announce) lines and errors stay.
     pub fn start(quiet: bool) -> io::Result<Console> {
         QUIET.store(quiet, Ordering::Relaxed);
         // Only the first call starts a printer: two printers could write
@@ -277,7 +277,7 @@ macro_rules! say {
 }
 
 /// A line about the server itself (listening, shutting down, stopped): like
-/// [`say!`], but printed even with `--quiet`. Scripts and tests read the port
+/// [`say!`](crate::say), but printed even with `--quiet`. Scripts and tests read the port
 /// from the listening line.
 #[macro_export]
 macro_rules! announce {
