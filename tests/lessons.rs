@@ -284,6 +284,28 @@ fn output_within_deadline(command: &mut Command) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
+/// A client in the original tutorials' style, as `python3
+/// originals/echo_client.py` talks to `server`: each message sent with no
+/// newline, then one read for its answer, then `!DISCONNECT`. Returns the
+/// server's console once it has logged `goodbye`. (Plain sockets, so that
+/// the test needs no Python.)
+fn original_style_client(server: &str, goodbye: &str) -> String {
+    let mut server = ServerProcess::start(server, &["--idle-timeout", "1"]);
+    let mut stream = server.connect();
+    let mut reply = [0u8; 1024];
+    for message in ["Hello", "World", "!DISCONNECT"] {
+        if stream.write_all(message.as_bytes()).is_err() {
+            break;
+        }
+        if message != "!DISCONNECT" {
+            let _ = std::io::Read::read(&mut stream, &mut reply);
+        }
+    }
+    drop(stream);
+    server.wait_for(goodbye);
+    server.lines.join("\n") + "\n"
+}
+
 /// What a first version prints on stderr when a client sends it `bad` bytes
 /// that are not UTF-8: the panic of `unwrap()`. Run as a learner runs it,
 /// without RUST_BACKTRACE, whose hint line is left out.
@@ -404,26 +426,9 @@ fn run_scenario(name: &str) -> String {
         }
         // Lesson 2: a line that is not UTF-8, sent to the first version: its stderr.
         "first-echo-panic" => first_version_panic("first_echo_server", b"\xff\xfe\n"),
-        // Lesson 2: a client in the original's style against echo_server, as
-        // `python3 originals/echo_client.py` talks to it: a message with no
-        // newline, then a wait for its echo. The server's console. (Plain
-        // sockets here, so that the test needs no Python.)
-        "echo-original-client" => {
-            let mut server = ServerProcess::start(ECHO_SERVER, &["--idle-timeout", "1"]);
-            let mut stream = server.connect();
-            let mut reply = [0u8; 1024];
-            for message in ["Hello", "World", "!DISCONNECT"] {
-                if stream.write_all(message.as_bytes()).is_err() {
-                    break;
-                }
-                if message != "!DISCONNECT" {
-                    let _ = std::io::Read::read(&mut stream, &mut reply);
-                }
-            }
-            drop(stream);
-            server.wait_for("[Client disconnected]");
-            server.lines.join("\n") + "\n"
-        }
+        // Lesson 2: a client in the original's style against echo_server:
+        // a message with no newline, then a wait for its echo.
+        "echo-original-client" => original_style_client(ECHO_SERVER, "[Client disconnected]"),
         // Lesson 3: the server and two interactive clients, each in its own
         // terminal; the first version, then queue_server.
         "queue-server-console"
@@ -444,27 +449,9 @@ fn run_scenario(name: &str) -> String {
                 _ => terminals[2].clone(),
             }
         }
-        // Lesson 3: a client in the original tutorials' style against
-        // queue_server, as `python3 originals/echo_client.py --port 65432`
-        // talks to it: a message with no newline, one read for its answer
-        // (which gets the welcome line), the next message, one more read.
-        // The server's console. (Plain sockets, so that the test needs no Python.)
-        "queue-original-client" => {
-            let mut server = ServerProcess::start(QUEUE_SERVER, &["--idle-timeout", "1"]);
-            let mut stream = server.connect();
-            let mut reply = [0u8; 1024];
-            for message in ["Hello", "World", "!DISCONNECT"] {
-                if stream.write_all(message.as_bytes()).is_err() {
-                    break;
-                }
-                if message != "!DISCONNECT" {
-                    let _ = std::io::Read::read(&mut stream, &mut reply);
-                }
-            }
-            drop(stream);
-            server.wait_for("Client 1 disconnected");
-            server.lines.join("\n") + "\n"
-        }
+        // Lesson 3: the same client against queue_server (`--port 65432`):
+        // its one read for an answer gets the welcome line instead.
+        "queue-original-client" => original_style_client(QUEUE_SERVER, "Client 1 disconnected"),
         // Lesson 5: the same three terminals, with the async queue server.
         "async-queue-server-console" => {
             queue_three_terminals(ServerProcess::start(ASYNC_QUEUE_SERVER, &[]))[0].clone()
