@@ -6,10 +6,11 @@
 //! scheduling; a worker that already exists costs none of that per client.
 //! The price: at most `size` clients are served at once, and the rest wait.
 //!
-//! Two things the Book's version leaves out. A worker whose client's handler
-//! panics carries on (a pool that lost a worker to every panic would end up
-//! with none), and dropping the pool waits for its workers, but never for
-//! ever: a worker stuck with a client must not keep the server from exiting.
+//! Two things the Book's version does differently. A worker whose client's
+//! handler panics carries on (a pool that lost a worker to every panic would
+//! end up with none), and dropping the pool waits for its workers, but not
+//! for ever: a worker stuck with a client must not keep the server from
+//! exiting.
 
 use std::io;
 use std::panic::{self, AssertUnwindSafe};

@@ -216,8 +216,11 @@ where
 pub fn listen(host: &str, port: u16, backlog: i32) -> io::Result<TcpListener> {
     let context = |e: io::Error| {
         let hint = match e.kind() {
+            // A server that stopped less than a minute ago can hold the
+            // port too: its closed connections wait out TIME_WAIT.
             io::ErrorKind::AddrInUse => {
-                " (is another server running there? try another --port, or --port 0)"
+                " (is another server running there, or did one stop in the last minute? \
+                 try another --port, or --port 0)"
             }
             io::ErrorKind::AddrNotAvailable => " (is that address one of this machine's?)",
             _ => "",
