@@ -472,7 +472,8 @@ fn run_scenario(name: &str) -> String {
             };
             let output = output_within_deadline(command.args(["--port", &port]));
             assert_eq!(output.status.code(), Some(1), "{name}");
-            String::from_utf8(output.stderr).unwrap()
+            // As a terminal shows them: swarm's header (stdout) comes first.
+            String::from_utf8(output.stdout).unwrap() + &String::from_utf8(output.stderr).unwrap()
         }
         _ => panic!("no scenario named {name}: add it to run_scenario in tests/lessons.rs"),
     }
