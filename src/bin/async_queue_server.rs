@@ -11,8 +11,8 @@
 //!   event, in the same queue;
 //! - each client's writer task writes what the processing task addresses to
 //!   that client, from a bounded channel of its own, its mailbox. The
-//!   processing task never waits for a client: a client whose mailbox is
-//!   full is not reading, and is disconnected.
+//!   processing task waits for a client only a moment: a client whose
+//!   mailbox stays full is not reading, and is disconnected.
 //!
 //! This is the shape of tokio's own chat example and of mini-redis: state
 //! owned by one task, reached through channels.
@@ -61,6 +61,15 @@ const QUEUE_CAPACITY: usize = 1024;
 /// hold is not reading. (At most about a megabyte per client: a line is at
 /// most about 1 KiB.)
 const MAILBOX_CAPACITY: usize = 1024;
+/// How long the processing task waits for room in a full mailbox before it
+/// takes the client for one that does not read. A client that reads can
+/// still fall behind for a moment: its writer task may be waiting for a
+/// core while the processing task runs. (A client that does not read costs
+/// every other client this much delay, once.)
+const MAILBOX_GRACE: Duration = Duration::from_millis(100);
+/// How many waiting lines a writer task sends in one write (at most about
+/// 64 KiB: a line is at most about 1 KiB).
+const WRITE_BATCH: usize = 64;
 /// How long a leaving client's task waits for its last replies to go out.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -245,11 +254,25 @@ fn writer_ending(ended: Result<io::Result<()>, JoinError>) -> Ending {
 
 // ANCHOR: write_lines
 /// A client's writer task: writes every line from its mailbox, in order,
-/// each within --write-timeout; when the mailbox closes, says it is done
-/// writing (the first half of the lingering close).
+/// each write within --write-timeout; when the mailbox closes, says it is
+/// done writing (the first half of the lingering close).
 async fn write_lines(mut output: Output, mut mailbox: Receiver<String>) -> io::Result<()> {
-    while let Some(line) = mailbox.recv().await {
-        output.send_line(&line).await?;
+    loop {
+        // All the lines waiting (up to WRITE_BATCH), in one write. One write
+        // per line could not keep up with the processing task under a flood:
+        // the mailbox would fill while the socket still had room, and a
+        // client that reads everything would be taken for one that does not.
+        // (New vectors each time: between bursts the task holds no buffer.)
+        let mut lines = Vec::new();
+        if mailbox.recv_many(&mut lines, WRITE_BATCH).await == 0 {
+            break; // The mailbox is closed and empty.
+        }
+        let mut bytes = Vec::with_capacity(lines.iter().map(|line| line.len() + 1).sum());
+        for line in lines {
+            bytes.extend_from_slice(line.as_bytes());
+            bytes.push(b'\n');
+        }
+        output.send(&bytes).await?;
     }
     output.finish().await
 }
@@ -276,21 +299,21 @@ async fn process_messages(mut queued_messages: Receiver<Event>) {
                     Some(Err(usage)) => usage.to_string(),
                     Some(Ok((to, body))) => {
                         let line = direct_message(from, body);
-                        match send_or_drop(&mut client_connections, to, line) {
+                        match send_or_drop(&mut client_connections, to, line).await {
                             Delivery::Sent => delivered(to, body),
                             Delivery::NotRegistered => no_such_client(to),
                             Delivery::Dropped => not_delivered(to),
                         }
                     }
                 };
-                send_or_drop(&mut client_connections, from, answer);
+                send_or_drop(&mut client_connections, from, answer).await;
             }
             Event::Invalid { from, error } => {
-                send_or_drop(&mut client_connections, from, error.to_string());
+                send_or_drop(&mut client_connections, from, error.to_string()).await;
             }
             Event::Leaving { from, farewell } => {
                 if let Some(farewell) = farewell {
-                    send_or_drop(&mut client_connections, from, farewell);
+                    send_or_drop(&mut client_connections, from, farewell).await;
                 }
                 client_connections.remove(&from);
             }
@@ -308,14 +331,14 @@ enum Delivery {
     Dropped,
 }
 
-/// Puts one line in a registered client's mailbox, without waiting.
+/// Puts one line in a registered client's mailbox, waiting at most a moment.
 ///
-/// The processing task serves every client, so it must never wait for one:
-/// `try_send` puts the line in or fails at once. It fails when the mailbox
-/// is full, so the client has fallen far behind in reading: it is
-/// disconnected, and what it had not yet received is lost with the
-/// connection, as in the threaded server.
-fn send_or_drop(
+/// The processing task serves every client, so it must not wait long for
+/// one: `try_send` puts the line in at once if there is room. A full mailbox
+/// gets `MAILBOX_GRACE` to make room; still full after that, its client has
+/// fallen far behind in reading: it is disconnected, and what it had not yet
+/// received is lost with the connection, as in the threaded server.
+async fn send_or_drop(
     client_connections: &mut HashMap<u64, Mailbox>,
     client_id: u64,
     line: String,
@@ -326,7 +349,14 @@ fn send_or_drop(
     // ANCHOR: try_send
     let why = match mailbox.lines.try_send(line) {
         Ok(()) => return Delivery::Sent,
-        Err(TrySendError::Full(_)) => "not reading its replies",
+        // The writer task may only be waiting for a core: a moment's grace.
+        Err(TrySendError::Full(line)) => {
+            match timeout(MAILBOX_GRACE, mailbox.lines.send(line)).await {
+                Ok(Ok(())) => return Delivery::Sent,
+                Ok(Err(_)) => "connection lost",
+                Err(_) => "not reading its replies",
+            }
+        }
         Err(TrySendError::Closed(_)) => "connection lost",
     };
     // ANCHOR_END: try_send
