@@ -90,10 +90,12 @@ fn a_goodbye_sent_with_other_lines_comes_after_their_replies(style: Style) {
 for_threads_and_tasks!(a_flood_of_short_lines_keeps_the_server_small);
 /// 100,000 short lines in one write, the replies read as they come. The
 /// client's thread (or task) reads lines far faster than the processing
-/// thread answers them; the queue holds at most 1024, so the reader waits
-/// for room (and stops reading, and TCP slows the sender), and the server
-/// stays small. (The replies, 1.3 MB, fit in the socket buffers even if
-/// this test reads slowly, so the client is never dropped for not reading.)
+/// thread (or task) answers them; the queue holds at most 1024, so the
+/// reader waits for room (and stops reading, and TCP slows the sender), and
+/// the server stays small. And a client that reads its replies is never
+/// dropped for not reading: the replies, 1.3 MB, fit in the socket buffers
+/// even if this test reads slowly, and the async server must not take its
+/// writer task falling behind for a client that does not read.
 fn a_flood_of_short_lines_keeps_the_server_small(style: Style) {
     const LINES: usize = 100_000;
     let server = ServerProcess::of(Protocol::Queue, style, &["--quiet"]);

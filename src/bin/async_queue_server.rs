@@ -11,8 +11,8 @@
 //!   event, in the same queue;
 //! - each client's writer task writes what the processing task addresses to
 //!   that client, from a bounded channel of its own, its mailbox. The
-//!   processing task waits for a client only a moment: a client whose
-//!   mailbox stays full is not reading, and is disconnected.
+//!   processing task never waits for a client that does not read: a client
+//!   whose mailbox and socket buffers are both full is disconnected.
 //!
 //! This is the shape of tokio's own chat example and of mini-redis: state
 //! owned by one task, reached through channels.
@@ -27,6 +27,8 @@
 use std::collections::HashMap;
 use std::io;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::Parser;
@@ -58,14 +60,13 @@ const ADDR: (&str, u16) = ("127.0.0.1", Protocol::Queue.default_port());
 const QUEUE_CAPACITY: usize = 1024;
 /// How many lines may wait in a client's mailbox for its writer task. A
 /// client that lets this many pile up on top of what its socket buffers
-/// hold is not reading. (At most about a megabyte per client: a line is at
+/// hold (full) is not reading. (At most about a megabyte per client: a line is at
 /// most about 1 KiB.)
 const MAILBOX_CAPACITY: usize = 1024;
-/// How long the processing task waits for room in a full mailbox before it
-/// takes the client for one that does not read. A client that reads can
-/// still fall behind for a moment: its writer task may be waiting for a
-/// core while the processing task runs. (A client that does not read costs
-/// every other client this much delay, once.)
+/// How long the processing task waits for room in a full mailbox whose
+/// client's socket still has room. The client is reading; its writer task
+/// has only fallen behind for a moment (woken by the processing task, it
+/// may have to wait for the processing task to step aside).
 const MAILBOX_GRACE: Duration = Duration::from_millis(100);
 /// How many waiting lines a writer task sends in one write (at most about
 /// 64 KiB: a line is at most about 1 KiB).
@@ -86,6 +87,10 @@ struct Args {
 struct Mailbox {
     lines: Sender<String>,
     writer: AbortHandle,
+    /// Set by the writer task while the client's socket buffers are full
+    /// and it waits for the client to read: then, and only then, a full
+    /// mailbox means the client is not reading.
+    socket_full: Arc<AtomicBool>,
 }
 
 /// What goes through the original's `message_queue`: everything a client
@@ -169,10 +174,12 @@ async fn handle_client(client: Client, from: u64, message_queue: Sender<Event>) 
     // to anyone who could write to it: it is the first line the client gets.
     let (lines, mailbox_lines) = mpsc::channel(MAILBOX_CAPACITY);
     let _ = lines.try_send(welcome(from));
-    let mut writer = tokio::spawn(write_lines(output, mailbox_lines));
+    let socket_full = Arc::new(AtomicBool::new(false));
+    let mut writer = tokio::spawn(write_lines(output, mailbox_lines, socket_full.clone()));
     let mailbox = Mailbox {
         lines,
         writer: writer.abort_handle(),
+        socket_full,
     };
     if message_queue
         .send(Event::Joined { from, mailbox })
@@ -256,13 +263,15 @@ fn writer_ending(ended: Result<io::Result<()>, JoinError>) -> Ending {
 /// A client's writer task: writes every line from its mailbox, in order,
 /// each write within --write-timeout; when the mailbox closes, says it is
 /// done writing (the first half of the lingering close).
-async fn write_lines(mut output: Output, mut mailbox: Receiver<String>) -> io::Result<()> {
+async fn write_lines(
+    mut output: Output,
+    mut mailbox: Receiver<String>,
+    socket_full: Arc<AtomicBool>,
+) -> io::Result<()> {
     loop {
-        // All the lines waiting (up to WRITE_BATCH), in one write. One write
-        // per line could not keep up with the processing task under a flood:
-        // the mailbox would fill while the socket still had room, and a
-        // client that reads everything would be taken for one that does not.
-        // (New vectors each time: between bursts the task holds no buffer.)
+        // Up to WRITE_BATCH waiting lines in one write: one write per line
+        // falls behind the processing task under a flood. (New vectors each
+        // time: between bursts the task holds no buffer.)
         let mut lines = Vec::new();
         if mailbox.recv_many(&mut lines, WRITE_BATCH).await == 0 {
             break; // The mailbox is closed and empty.
@@ -272,7 +281,14 @@ async fn write_lines(mut output: Output, mut mailbox: Receiver<String>) -> io::R
             bytes.extend_from_slice(line.as_bytes());
             bytes.push(b'\n');
         }
-        output.send(&bytes).await?;
+        let sent = output.send_now(&bytes)?;
+        if sent < bytes.len() {
+            // The socket buffers are full: the client is not reading, for
+            // now. Say so while waiting for it (see send_or_drop).
+            socket_full.store(true, Ordering::Relaxed);
+            output.send(&bytes[sent..]).await?;
+            socket_full.store(false, Ordering::Relaxed);
+        }
     }
     output.finish().await
 }
@@ -331,13 +347,15 @@ enum Delivery {
     Dropped,
 }
 
-/// Puts one line in a registered client's mailbox, waiting at most a moment.
+/// Puts one line in a registered client's mailbox.
 ///
-/// The processing task serves every client, so it must not wait long for
-/// one: `try_send` puts the line in at once if there is room. A full mailbox
-/// gets `MAILBOX_GRACE` to make room; still full after that, its client has
-/// fallen far behind in reading: it is disconnected, and what it had not yet
-/// received is lost with the connection, as in the threaded server.
+/// The processing task serves every client, so it must not wait for one
+/// that does not read: `try_send` puts the line in at once if there is
+/// room. A full mailbox whose client's socket buffers are full too belongs
+/// to a client that has fallen far behind in reading: it is disconnected at
+/// once, and what it had not yet received is lost with the connection, as
+/// in the threaded server. A full mailbox whose socket still has room only
+/// means the writer task is behind: that is worth a moment's wait.
 async fn send_or_drop(
     client_connections: &mut HashMap<u64, Mailbox>,
     client_id: u64,
@@ -349,14 +367,15 @@ async fn send_or_drop(
     // ANCHOR: try_send
     let why = match mailbox.lines.try_send(line) {
         Ok(()) => return Delivery::Sent,
-        // The writer task may only be waiting for a core: a moment's grace.
-        Err(TrySendError::Full(line)) => {
+        // The socket has room: the writer task has not caught up yet.
+        Err(TrySendError::Full(line)) if !mailbox.socket_full.load(Ordering::Relaxed) => {
             match timeout(MAILBOX_GRACE, mailbox.lines.send(line)).await {
                 Ok(Ok(())) => return Delivery::Sent,
                 Ok(Err(_)) => "connection lost",
                 Err(_) => "not reading its replies",
             }
         }
+        Err(TrySendError::Full(_)) => "not reading its replies",
         Err(TrySendError::Closed(_)) => "connection lost",
     };
     // ANCHOR_END: try_send

@@ -184,11 +184,7 @@ impl Output {
         // Most replies fit in the socket's send buffer at once: then there
         // is nothing to wait for, and no timer to set (each costs the
         // runtime a little bookkeeping, on every message).
-        let sent = match self.write.try_write(bytes) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-            Err(e) => return Err(e),
-        };
+        let sent = self.send_now(bytes)?;
         let rest = &bytes[sent..];
         if rest.is_empty() {
             return Ok(());
@@ -198,6 +194,17 @@ impl Output {
                 .await
                 .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
             None => self.write.write_all(rest).await,
+        }
+    }
+
+    /// Sends what the socket's send buffer takes now, without waiting;
+    /// returns how many bytes it took (fewer than all of them when the
+    /// client has not read what the buffer already holds).
+    pub fn send_now(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self.write.try_write(bytes) {
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            Err(e) => Err(e),
         }
     }
 
