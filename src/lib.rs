@@ -105,6 +105,8 @@ pub mod cli;
 pub mod connections;
 pub mod console;
 pub mod framing;
+#[cfg(unix)]
+pub mod harness;
 pub mod limits;
 pub mod pool;
 pub mod procfs;

@@ -1,23 +1,14 @@
 //! Hostile clients: one suite that every server must survive.
 //!
-//! Each case runs against every server it applies to, the threaded ones and
-//! their async twins (`cargo test --test hostile invalid_utf8` runs
-//! `invalid_utf8::counter`, `::echo`, `::queue`, `::async_counter`,
-//! `::async_echo` and `::async_queue`), is bounded in time, and ends by
-//! checking that a normal client is still served correctly by the same
-//! server process.
-//!
-//! The cases are the promises every server makes (see the lessons' "What can
-//! go wrong" tables), and the failures that servers such as Redis, memcached
-//! and nginx guard against: too many clients, too few file descriptors,
-//! garbage, slow readers, resets, a stalled console.
+//! The checks themselves live in [`threaded_servers::harness::hostile`],
+//! where the exercises use them too; this file runs each one against every
+//! server it applies to, the threaded ones and their async twins
+//! (`cargo test --test hostile invalid_utf8` runs `invalid_utf8::counter`,
+//! `::echo`, `::queue`, `::async_counter`, `::async_echo` and
+//! `::async_queue`). Each is bounded in time, and ends by checking that a
+//! normal client is still served correctly by the same server process.
 
 mod support;
-
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::thread;
-use std::time::{Duration, Instant};
 
 use support::*;
 
@@ -30,7 +21,7 @@ macro_rules! for_servers {
                 #[test]
                 fn $server() {
                     let (protocol, style) = server!($server);
-                    super::$case(protocol, style);
+                    threaded_servers::harness::hostile::$case(&super::target(protocol, style));
                 }
             )+
         }
@@ -61,526 +52,41 @@ macro_rules! server {
 }
 
 for_servers!(invalid_utf8: counter, echo, queue, async_counter, async_echo, async_queue);
-/// Bytes that are not UTF-8: one ERROR line, and the session (if any) goes on.
-fn invalid_utf8(protocol: Protocol, style: Style) {
-    let server = ServerProcess::of(protocol, style, &[]);
-    if protocol == Protocol::Counter {
-        let reply = counter_exchange(server.address(), b"\xff\xfe\xfd");
-        assert_eq!(reply, "ERROR: message is not valid UTF-8\n");
-    } else {
-        let mut stream = session(protocol, server.address());
-        stream.write_all(b"\xc3\x28 broken\nafter\n").unwrap();
-        assert_eq!(
-            read_line(&mut stream),
-            "ERROR: message is not valid UTF-8\n"
-        );
-        assert_eq!(read_line(&mut stream), reply_to(protocol, "after"));
-    }
-    assert_still_serves(protocol, server.address());
-}
 
 for_servers!(control_bytes_are_escaped_in_the_log: counter, echo, queue, async_counter, async_echo, async_queue);
-/// NUL, control bytes and an ANSI escape: served, and shown escaped on the
-/// console, so a client can neither forge a log line nor drive the terminal.
-fn control_bytes_are_escaped_in_the_log(protocol: Protocol, style: Style) {
-    let mut server = ServerProcess::of(protocol, style, &[]);
-    let hostile = "nul\0bell\x07 \x1b[2J\x1b]0;owned\x07\rClient 99 connected from 6.6.6.6:666";
-    if protocol == Protocol::Counter {
-        let reply = counter_exchange(server.address(), format!("hi\n{hostile}").as_bytes());
-        assert!(reply.starts_with("Hello Client 1,"), "{reply:?}");
-        server.wait_for("Client 1 disconnected.");
-    } else {
-        let mut stream = session(protocol, server.address());
-        stream.write_all(format!("{hostile}\n").as_bytes()).unwrap();
-        // The bytes come back as sent: they are the client's own.
-        assert_eq!(read_line(&mut stream), reply_to(protocol, hostile));
-        stream.write_all(b"!DISCONNECT\n").unwrap();
-        server.wait_for("disconnect");
-    }
-    for line in &server.lines {
-        assert!(
-            !line.contains(['\0', '\x07', '\x1b', '\r']),
-            "raw control bytes on the console: {line:?}"
-        );
-        assert!(
-            !line.starts_with("Client 99"),
-            "a forged log line: {line:?}"
-        );
-    }
-    let logged = server
-        .lines
-        .iter()
-        .find(|l| l.contains("bell"))
-        .expect("the message was logged");
-    assert!(
-        logged.contains(r"\u{1b}[2J") && logged.contains(r"\u{0}"),
-        "{logged}"
-    );
-    assert_still_serves(protocol, server.address());
-}
 
 for_servers!(oversized_messages: counter, echo, queue, async_counter, async_echo, async_queue);
-/// Counter: 100 KiB in one message still gets the greeting, intact, then a
-/// clean end of stream. Echo and queue: 1 MiB without a newline gets one ERROR
-/// line, and the server's memory does not grow with it.
-fn oversized_messages(protocol: Protocol, style: Style) {
-    let server = ServerProcess::of(protocol, style, &[]);
-    if protocol == Protocol::Counter {
-        let mut stream = server.connect();
-        let writer = stream.try_clone().unwrap();
-        let sender = thread::spawn(move || (&writer).write_all(&vec![b'x'; 100 * 1024]));
-        assert_eq!(
-            read_to_end(&mut stream),
-            "Hello Client 1, server received your message!"
-        );
-        sender
-            .join()
-            .unwrap()
-            .expect("the server read all of it before closing");
-    } else {
-        // Peak memory (VmHWM), not current: a 1 MiB buffer that was freed
-        // again by the time we look would not show in VmRSS.
-        let before = server.peak_resident_kib();
-        let mut stream = session(protocol, server.address());
-        let writer = stream.try_clone().unwrap();
-        let sender = thread::spawn(move || {
-            let chunk = vec![b'y'; 64 * 1024];
-            for _ in 0..16 {
-                (&writer).write_all(&chunk)?;
-            }
-            (&writer).write_all(b"\nafter\n")
-        });
-        assert_eq!(
-            read_line(&mut stream),
-            "ERROR: message longer than 1024 bytes\n"
-        );
-        assert_eq!(read_line(&mut stream), reply_to(protocol, "after"));
-        sender.join().unwrap().unwrap();
-        let grown = server.peak_resident_kib().saturating_sub(before);
-        assert!(
-            grown < 512,
-            "1 MiB of one line grew the server by {grown} KiB"
-        );
-    }
-    assert_still_serves(protocol, server.address());
-}
 
 for_servers!(a_line_a_byte_at_a_time: echo, queue, async_echo, async_queue);
-/// One line written a byte at a time, with pauses: one message.
-fn a_line_a_byte_at_a_time(protocol: Protocol, style: Style) {
-    let server = ServerProcess::of(protocol, style, &[]);
-    let mut stream = session(protocol, server.address());
-    stream.set_nodelay(true).unwrap();
-    for byte in b"slowly\n" {
-        stream.write_all(&[*byte]).unwrap();
-        thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(read_line(&mut stream), reply_to(protocol, "slowly"));
-    assert_still_serves(protocol, server.address());
-}
 
 for_servers!(many_lines_in_one_write: echo, queue, async_echo, async_queue);
-/// Many lines in one write: as many answers, in order.
-fn many_lines_in_one_write(protocol: Protocol, style: Style) {
-    let server = ServerProcess::of(protocol, style, &[]);
-    let mut stream = session(protocol, server.address());
-    let lines: Vec<String> = (0..500).map(|n| format!("line {n}")).collect();
-    stream
-        .write_all(
-            lines
-                .iter()
-                .map(|l| format!("{l}\n"))
-                .collect::<String>()
-                .as_bytes(),
-        )
-        .unwrap();
-    for line in &lines {
-        assert_eq!(read_line(&mut stream), reply_to(protocol, line));
-    }
-    assert_still_serves(protocol, server.address());
-}
 
 for_servers!(disconnect_split_across_writes: echo, queue, async_echo, async_queue);
-/// `!DISCONNECT` split exactly in two writes is still the goodbye.
-fn disconnect_split_across_writes(protocol: Protocol, style: Style) {
-    let mut server = ServerProcess::of(protocol, style, &[]);
-    let mut stream = session(protocol, server.address());
-    stream.write_all(b"!DISCON").unwrap();
-    // The first half is read on its own before the rest is sent.
-    wait_until_server_has_read(&stream);
-    stream.write_all(b"NECT\n").unwrap();
-    let rest = read_to_end(&mut stream);
-    assert!(rest.is_empty() || rest.starts_with("Goodbye"), "{rest:?}");
-    drop(stream);
-    server.wait_for("sent !DISCONNECT");
-    assert_still_serves(protocol, server.address());
-}
 
 for_servers!(a_silent_client_is_closed_after_the_idle_timeout: counter, echo, queue, async_counter, async_echo, async_queue);
-/// A client that connects and never writes is closed after --idle-timeout;
-/// another client is served meanwhile.
-fn a_silent_client_is_closed_after_the_idle_timeout(protocol: Protocol, style: Style) {
-    let server = ServerProcess::of(protocol, style, &["--idle-timeout", "1"]);
-    let connected = Instant::now();
-    let mut silent = session(protocol, server.address());
-    assert_still_serves(protocol, server.address());
-    assert_eq!(
-        read_line(&mut silent),
-        "ERROR: idle timeout, closing the connection\n"
-    );
-    assert_end_of_stream(&mut silent);
-    let after = connected.elapsed();
-    assert!(
-        after >= Duration::from_millis(900) && after < Duration::from_secs(4),
-        "closed after {after:?}"
-    );
-    assert_still_serves(protocol, server.address());
-}
 
 for_servers!(a_drip_feeding_client_is_closed_after_the_idle_timeout: echo, queue, async_echo, async_queue);
-/// One byte every half second, never a newline: the idle timeout counts from
-/// when the server started waiting for the line, so the drip does not keep
-/// it alive, and the error quotes the line that never ended.
-fn a_drip_feeding_client_is_closed_after_the_idle_timeout(protocol: Protocol, style: Style) {
-    let server = ServerProcess::of(protocol, style, &["--idle-timeout", "1.5"]);
-    let mut dripper = session(protocol, server.address());
-    let writer = dripper.try_clone().unwrap();
-    let started = Instant::now();
-    let drip = thread::spawn(move || {
-        while (&writer).write_all(b"x").is_ok() && started.elapsed() < Duration::from_secs(6) {
-            thread::sleep(Duration::from_millis(500));
-        }
-    });
-    assert_still_serves(protocol, server.address());
-    // The error says why: the line it started never got its newline.
-    let error = read_line(&mut dripper);
-    assert!(
-        error.starts_with("ERROR: idle timeout: your line \"xx")
-            && error.ends_with("never ended with a newline (\\n); closing the connection\n"),
-        "{error:?}"
-    );
-    let after = started.elapsed();
-    assert!(
-        after < Duration::from_secs(4),
-        "the drip kept the client alive for {after:?}"
-    );
-    drop(dripper);
-    drip.join().unwrap();
-    assert_still_serves(protocol, server.address());
-}
 
 for_servers!(a_client_that_never_reads: echo, queue, async_echo, async_queue);
-/// A client that writes without end and never reads: the others still get
-/// their replies within a second, and the server lets the reader-less client go.
-fn a_client_that_never_reads(protocol: Protocol, style: Style) {
-    let mut server = ServerProcess::of(protocol, style, &["--write-timeout", "1"]);
-    let flooder = session(protocol, server.address());
-    let writer = flooder.try_clone().unwrap();
-    let flood = thread::spawn(move || {
-        let line = format!("{}\n", "z".repeat(1000));
-        while (&writer).write_all(line.as_bytes()).is_ok() {}
-    });
-    let mut other = session(protocol, server.address());
-    for n in 0..100 {
-        let asked = Instant::now();
-        other.write_all(format!("ping {n}\n").as_bytes()).unwrap();
-        assert_eq!(
-            read_line(&mut other),
-            reply_to(protocol, &format!("ping {n}"))
-        );
-        assert!(
-            asked.elapsed() < Duration::from_secs(1),
-            "a reply took {:?}",
-            asked.elapsed()
-        );
-    }
-    server.wait_for_line(|line| line.contains("not reading"));
-    drop(flooder);
-    flood.join().unwrap();
-    assert_still_serves(protocol, server.address());
-}
 
 for_servers!(two_hundred_resets_at_once: counter, echo, queue, async_counter, async_echo, async_queue);
-/// 200 clients connect and reset at once (SO_LINGER 0, so close sends RST).
-fn two_hundred_resets_at_once(protocol: Protocol, style: Style) {
-    let mut server = ServerProcess::of(protocol, style, &[]);
-    let address = server.address();
-    all_at_once(200, move |_| {
-        let stream = connect(address);
-        reset(stream);
-    });
-    server.wait_for_count(disconnect_log(protocol), 200);
-    assert_still_serves(protocol, server.address());
-    assert!(!server.stderr().contains("panicked"), "{}", server.output());
-}
 
 for_servers!(a_reset_in_the_middle_of_a_message: counter, echo, queue, async_counter, async_echo, async_queue);
-/// Half a message, then a reset.
-fn a_reset_in_the_middle_of_a_message(protocol: Protocol, style: Style) {
-    let mut server = ServerProcess::of(protocol, style, &[]);
-    for _ in 0..20 {
-        let mut stream = if protocol == Protocol::Counter {
-            server.connect()
-        } else {
-            session(protocol, server.address())
-        };
-        stream.write_all(b"half a mess").unwrap();
-        reset(stream);
-    }
-    server.wait_for_count(disconnect_log(protocol), 20);
-    assert_still_serves(protocol, server.address());
-}
 
 for_servers!(two_thousand_clients_at_the_same_instant: counter, echo, queue, async_counter, async_echo, async_queue);
-/// 2,000 clients connect at the same instant, with the default backlog:
-/// every one is served.
-fn two_thousand_clients_at_the_same_instant(protocol: Protocol, style: Style) {
-    let server = ServerProcess::of(protocol, style, &[]);
-    let address = server.address();
-    let results = all_at_once(2000, move |n| -> Result<(), String> {
-        let stream = TcpStream::connect(address).map_err(|e| format!("connect: {e}"))?;
-        stream.set_read_timeout(Some(DEADLINE)).unwrap();
-        let mut lines = BufReader::new(&stream);
-        let mut reply = String::new();
-        let read_failed = |e: std::io::Error| format!("reply: {}", describe(&e));
-        if protocol == Protocol::Counter {
-            (&stream).write_all(b"burst").unwrap();
-            lines.read_to_string(&mut reply).map_err(read_failed)?;
-            greeting_id(&reply);
-            return Ok(());
-        }
-        if protocol == Protocol::Queue {
-            lines.read_line(&mut reply).map_err(read_failed)?; // The welcome.
-            reply.clear();
-        }
-        let message = format!("burst {n}");
-        (&stream)
-            .write_all(format!("{message}\n").as_bytes())
-            .unwrap();
-        lines.read_line(&mut reply).map_err(read_failed)?;
-        if reply != reply_to(protocol, &message) {
-            return Err(format!("sent {message:?}, got {reply:?}"));
-        }
-        Ok(())
-    });
-    assert_every_client(&results);
-    assert_still_serves(protocol, server.address());
-}
 
 for_servers!(more_clients_than_max_clients: counter, echo, queue, async_counter, async_echo, async_queue);
-/// Past --max-clients a client gets one ERROR line and end of stream; a slot
-/// frees when a client leaves.
-fn more_clients_than_max_clients(protocol: Protocol, style: Style) {
-    let server = ServerProcess::of(protocol, style, &["--max-clients", "3"]);
-    // Connections are accepted in the order they arrive: these three first.
-    let mut held: Vec<TcpStream> = (0..3)
-        .map(|_| session(protocol, server.address()))
-        .collect();
-    for _ in 0..5 {
-        let mut extra = server.connect();
-        assert_eq!(
-            read_line(&mut extra),
-            "ERROR: too many clients (limit 3); try again later\n"
-        );
-        assert_end_of_stream(&mut extra);
-    }
-    let mut leaving = held.pop().unwrap();
-    if protocol == Protocol::Counter {
-        leaving.write_all(b"bye").unwrap();
-        read_to_end(&mut leaving);
-    } else {
-        leaving.write_all(b"!DISCONNECT\n").unwrap();
-        read_to_end(&mut leaving);
-    }
-    drop(leaving);
-    // The place is free once the server has finished with the leaving client.
-    assert_served_once_a_place_frees(protocol, &server);
-}
 
 for_servers!(out_of_file_descriptors: counter, echo, queue, async_counter, async_echo, async_queue);
-/// The server runs out of file descriptors: it must not spin, must log the
-/// error only a few times a second, and must serve again when clients leave.
-fn out_of_file_descriptors(protocol: Protocol, style: Style) {
-    // An explicit --max-clients above what 64 descriptors allow (the default
-    // would fit itself to the limit, and the wall would never be reached).
-    let server = under_open_file_limit(
-        64,
-        server_binary(protocol, style),
-        &["--max-clients", "1000"],
-    );
-    // More connections than the server has descriptors; the kernel queues the
-    // ones it cannot accept.
-    let crowd: Vec<TcpStream> = (0..100).map(|_| server.connect()).collect();
-    // Wait until the server has hit the wall.
-    server.wait_for_stderr("accept failed");
-    let errors_before = server.stderr().matches("accept failed").count();
-    let cpu_before = server.cpu_time();
-    thread::sleep(Duration::from_secs(1));
-    let cpu = server.cpu_time().saturating_sub(cpu_before);
-    let errors = server.stderr().matches("accept failed").count() - errors_before;
-    assert!(
-        cpu < Duration::from_millis(300),
-        "the server used {cpu:?} of CPU in a second: spinning"
-    );
-    assert!(errors <= 5, "{errors} accept errors logged in a second");
-    assert!(
-        server.stderr().contains("Too many open files"),
-        "{}",
-        server.stderr()
-    );
-    drop(crowd);
-    assert_still_serves(protocol, server.address());
-}
 
 for_servers!(clients_waiting_in_the_accept_queue_are_told_at_shutdown: counter, echo, queue, async_counter, async_echo, async_queue);
-/// Ctrl-C while the server is out of file descriptors, with clients waiting
-/// in the kernel's accept queue: their connections completed before the
-/// signal, so each is answered or told the server is stopping, none reset.
-fn clients_waiting_in_the_accept_queue_are_told_at_shutdown(protocol: Protocol, style: Style) {
-    let mut server = under_open_file_limit(
-        64,
-        server_binary(protocol, style),
-        &["--max-clients", "1000"],
-    );
-    let crowd: Vec<TcpStream> = (0..100).map(|_| server.connect()).collect();
-    server.wait_for_stderr("accept failed");
-    server.signal(Signal::SIGINT);
-    // Read every connection at once: each one closes when it has its answer,
-    // which lets the server's thread for it finish and free its descriptor.
-    let answers = thread::scope(|scope| {
-        let readers: Vec<_> = crowd
-            .into_iter()
-            .map(|mut stream| {
-                scope.spawn(move || {
-                    let mut bytes = Vec::new();
-                    stream
-                        .read_to_end(&mut bytes)
-                        .map(|_| String::from_utf8_lossy(&bytes).into_owned())
-                        .map_err(|e| describe(&e))
-                })
-            })
-            .collect();
-        let answers: Vec<_> = readers.into_iter().map(|r| r.join().unwrap()).collect();
-        answers
-    });
-    server.assert_stops_cleanly_within(Duration::from_secs(3));
-    let told = "ERROR: server is shutting down\n";
-    let results: Vec<Result<(), String>> = answers
-        .iter()
-        .map(|answer| match answer {
-            Err(e) => Err(format!("no answer, the connection failed: {e}")),
-            // Still waiting in the queue at the signal: told, then closed.
-            Ok(answer) if answer == told => Ok(()),
-            // Accepted before the signal: each server's own goodbye.
-            Ok(answer) => match protocol {
-                Protocol::Counter => Err(format!("{answer:?}")),
-                Protocol::Echo if answer.is_empty() => Ok(()),
-                Protocol::Queue if answer.ends_with("Server is shutting down. Goodbye!\n") => {
-                    Ok(())
-                }
-                _ => Err(format!("{answer:?}")),
-            },
-        })
-        .collect();
-    assert_every_client(&results);
-    let queued = answers.iter().filter(|a| a.as_deref() == Ok(told)).count();
-    assert!(
-        queued > 0,
-        "no client was waiting in the queue; {}",
-        server.output()
-    );
-}
 
 for_servers!(max_clients_fits_the_open_file_limit: counter, echo, queue, async_counter, async_echo, async_queue);
-/// With only 64 file descriptors, the default --max-clients shrinks to fit
-/// (with a note on stderr), so clients past it get an answer, not a silent wait.
-fn max_clients_fits_the_open_file_limit(protocol: Protocol, style: Style) {
-    let server = under_open_file_limit(64, server_binary(protocol, style), &[]);
-    server.wait_for_stderr("at most 32 clients at once");
-    let held: Vec<TcpStream> = (0..32)
-        .map(|_| session(protocol, server.address()))
-        .collect();
-    let mut extra = server.connect();
-    assert_eq!(
-        read_line(&mut extra),
-        "ERROR: too many clients (limit 32); try again later\n"
-    );
-    drop(held);
-    assert_served_once_a_place_frees(protocol, &server);
-    assert!(
-        !server.stderr().contains("accept failed"),
-        "{}",
-        server.output()
-    );
-}
 
 for_servers!(stdout_closed_by_its_reader: counter, echo, queue, async_counter, async_echo, async_queue);
-/// Whoever reads the server's console goes away (a closed pipe): the server
-/// goes on serving, and nothing panics.
-fn stdout_closed_by_its_reader(protocol: Protocol, style: Style) {
-    let (mut server, console) =
-        ServerProcess::spawn_holding_console(server_binary(protocol, style));
-    drop(console); // Nobody reads the console any more.
-    for _ in 0..3 {
-        assert_still_serves(protocol, server.address());
-    }
-    server.signal(Signal::SIGINT);
-    server.assert_stops_cleanly_within(DEADLINE);
-    assert!(!server.stderr().contains("panicked"), "{}", server.output());
-}
 
 for_servers!(a_console_nobody_reads: counter, echo, queue, async_counter, async_echo, async_queue);
-/// The console stops: stdout is a pipe that nobody reads any more (a paused
-/// terminal, `| less`), so it fills up. Clients are still served, and Ctrl-C
-/// still ends the server within about a second.
-fn a_console_nobody_reads(protocol: Protocol, style: Style) {
-    // From here on nobody reads `console`, but it stays open: a full pipe, not a closed one.
-    let (mut server, console) =
-        ServerProcess::spawn_holding_console(server_binary(protocol, style));
-    // Each client logs about 100 bytes; 64 KiB of pipe is full after a thousand or so.
-    for _ in 0..1500 {
-        assert_still_serves(protocol, server.address());
-    }
-    server.signal(Signal::SIGINT);
-    server.assert_stops_cleanly_within(Duration::from_millis(1500));
-    drop(console);
-}
 
 for_servers!(sigint_mid_session: counter, echo, queue, async_counter, async_echo, async_queue);
-/// Ctrl-C while clients are mid-session.
-fn sigint_mid_session(protocol: Protocol, style: Style) {
-    signal_mid_session(protocol, style, Signal::SIGINT);
-}
 
 for_servers!(sigterm_mid_session: counter, echo, queue, async_counter, async_echo, async_queue);
-/// SIGTERM while clients are mid-session.
-fn sigterm_mid_session(protocol: Protocol, style: Style) {
-    signal_mid_session(protocol, style, Signal::SIGTERM);
-}
-
-/// Clients in every state when the signal comes: exit 0 within a second, and
-/// on the queue server every message sent before the signal gets its reply.
-fn signal_mid_session(protocol: Protocol, style: Style, signal: Signal) {
-    let mut server = ServerProcess::of(protocol, style, &[]);
-    let mut idle = session(protocol, server.address());
-    let mut half = session(protocol, server.address());
-    half.write_all(b"half a li").unwrap();
-    let mut busy = session(protocol, server.address());
-    if protocol != Protocol::Counter {
-        let burst: String = (0..200).map(|n| format!("in flight {n}\n")).collect();
-        busy.write_all(burst.as_bytes()).unwrap();
-    }
-    server.signal(signal);
-    server.assert_stops_cleanly_within(Duration::from_secs(1));
-    if protocol == Protocol::Queue {
-        for n in 0..200 {
-            assert_eq!(read_line(&mut busy), format!("Processed: in flight {n}\n"));
-        }
-        assert_eq!(read_line(&mut busy), "Server is shutting down. Goodbye!\n");
-    }
-    for stream in [&mut idle, &mut half, &mut busy] {
-        let mut rest = Vec::new();
-        let _ = stream.read_to_end(&mut rest); // Ends: the server closed every connection.
-    }
-    assert!(!server.stderr().contains("panicked"), "{}", server.output());
-}

@@ -314,7 +314,7 @@ fn original_style_client(server: &str, goodbye: &str) -> String {
 fn first_version_panic(example_name: &str, bad: &[u8]) -> String {
     let mut command = Command::new(example(example_name));
     command.arg("127.0.0.1:0").env_remove("RUST_BACKTRACE");
-    let mut server = ServerProcess::spawn(command);
+    let mut server = ServerProcess::spawn(command, HowToStop::CtrlC);
     let mut stream = server.connect();
     stream.write_all(bad).unwrap();
     let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());

@@ -40,7 +40,7 @@ fn original_server(python: &str, file: &str) -> ServerProcess {
     let mut command = Command::new(python);
     // -u: unbuffered, though the originals flush every line anyway.
     command.arg("-u").arg(original(file)).args(["--port", "0"]);
-    ServerProcess::spawn(command)
+    ServerProcess::spawn(command, HowToStop::CtrlC)
 }
 
 /// Runs an original client to completion, within the deadline.

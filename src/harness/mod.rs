@@ -1,0 +1,32 @@
+//! Driving a server from outside, the way its clients do: what the
+//! end-to-end tests and the exercises' checks share.
+//!
+//! | module | what it is for |
+//! |---|---|
+//! | [`process`] | start a server program on port 0, learn its port from its listening line, watch its console, stop it |
+//! | [`client`] | talk to it as each lesson's client does, with a deadline on every wait |
+//! | [`hostile`] | the hostile clients every server must survive, as checks that run against any server |
+//!
+//! A check runs against a [`Target`]: a program, the protocol it speaks, and
+//! how to ask it to stop. `tests/hostile.rs` runs every hostile check against
+//! every server in the repository; the exercises run the same checks against
+//! the learner's own server. So a learner's server is graded by the very
+//! clients that prove the real ones.
+//!
+//! A failed check panics with a message in plain words: what was expected,
+//! and what happened. `cargo test` shows it as the test's failure; the
+//! exercises' runner catches it and shows it with a hint. Every wait has a
+//! deadline ([`DEADLINE`]): a server that hangs fails the check, it does not
+//! hang it.
+
+pub mod client;
+pub mod hostile;
+pub mod process;
+
+pub use client::*;
+pub use process::*;
+
+use std::time::Duration;
+
+/// The longest any single wait may take before the check fails.
+pub const DEADLINE: Duration = Duration::from_secs(10);
