@@ -720,6 +720,15 @@ fn proofs_named_in(text: &str) -> Vec<String> {
     names
 }
 
+/// The text of every check in src/harness/.
+fn harness_checks() -> String {
+    let mut checks = String::new();
+    for entry in fs::read_dir(root().join("src/harness")).unwrap() {
+        checks += &fs::read_to_string(entry.unwrap().path()).unwrap();
+    }
+    checks
+}
+
 #[test]
 fn every_test_a_lesson_names_exists() {
     let mut tests = String::new();
@@ -735,18 +744,36 @@ fn every_test_a_lesson_names_exists() {
             let exists = match name.split_once("::") {
                 // A lesson suite's test for one style of server:
                 // `for_threads_and_tasks!(name);` above `fn name(style: Style)`.
+                // `for_threads_and_tasks!(test);` above `fn test(style: Style)`,
+                // or `for_threads_and_tasks!(lesson::test);` for a check in
+                // src/harness/lesson.rs.
                 Some((test, "threads" | "tasks")) => {
-                    tests
+                    let in_the_file = tests
                         .lines()
                         .any(|line| line == format!("for_threads_and_tasks!({test});"))
-                        && tests.contains(&format!("fn {test}(style: Style)"))
+                        && tests.contains(&format!("fn {test}(style: Style)"));
+                    let in_the_harness = tests.lines().any(|line| {
+                        line.strip_prefix("for_threads_and_tasks!(")
+                            .and_then(|rest| rest.strip_suffix(&format!("::{test});")))
+                            .is_some_and(|lesson| {
+                                fs::read_to_string(root().join(format!("src/harness/{lesson}.rs")))
+                                    .is_ok_and(|checks| {
+                                        checks.contains(&format!("pub fn {test}(target: &Target)"))
+                                    })
+                            })
+                    });
+                    in_the_file || in_the_harness
                 }
                 // A hostile case: `for_servers!(case: counter, echo, queue, ...)`.
                 Some((case, server)) => tests
                     .lines()
                     .find(|line| line.starts_with(&format!("for_servers!({case}:")))
                     .is_some_and(|line| line.contains(server)),
-                None => tests.contains(&format!("fn {name}(")),
+                // A test of its own, or a harness check (which some test runs).
+                None => {
+                    tests.contains(&format!("fn {name}("))
+                        || harness_checks().contains(&format!("pub fn {name}(target: &Target)"))
+                }
             };
             assert!(exists, "{}: no test named {name}", path.display());
             checked += 1;

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`process`] | start a server program on port 0, learn its port from its listening line, watch its console, stop it |
 //! | [`client`] | talk to it as each lesson's client does, with a deadline on every wait |
+//! | [`counter`], [`echo`], [`queue`] | each lesson's promises, as checks that run against any server of that lesson |
 //! | [`hostile`] | the hostile clients every server must survive, as checks that run against any server |
 //!
 //! A check runs against a [`Target`]: a program, the protocol it speaks, and
@@ -20,8 +21,11 @@
 //! hang it.
 
 pub mod client;
+pub mod counter;
+pub mod echo;
 pub mod hostile;
 pub mod process;
+pub mod queue;
 
 pub use client::*;
 pub use process::*;

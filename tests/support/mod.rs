@@ -105,11 +105,34 @@ pub fn server_name(protocol: Protocol, style: Style) -> String {
     }
 }
 
-/// Turns `fn $name(style: Style)` into one test per style of server:
-/// `$name::threads` runs it against the lesson's threaded server,
-/// `$name::tasks` against its async twin, and `cargo test $name` runs both.
+/// One test per style of server. `for_threads_and_tasks!(counter::name)`
+/// runs the check `threaded_servers::harness::counter::name` against the
+/// lesson's threaded server (`name::threads`) and its async twin
+/// (`name::tasks`); `for_threads_and_tasks!(name)` does the same for a
+/// `fn name(style: Style)` in the test file itself. `cargo test name` runs both.
 #[allow(unused_macros)] // Each suite that uses it says `#[macro_use] mod support;`.
 macro_rules! for_threads_and_tasks {
+    ($lesson:ident :: $name:ident) => {
+        mod $name {
+            #[test]
+            fn threads() {
+                crate::support::check(
+                    threaded_servers::harness::$lesson::$name,
+                    threaded_servers::harness::$lesson::PROTOCOL,
+                    crate::support::Style::Threads,
+                );
+            }
+
+            #[test]
+            fn tasks() {
+                crate::support::check(
+                    threaded_servers::harness::$lesson::$name,
+                    threaded_servers::harness::$lesson::PROTOCOL,
+                    crate::support::Style::Tasks,
+                );
+            }
+        }
+    };
     ($name:ident) => {
         mod $name {
             #[test]
@@ -123,6 +146,11 @@ macro_rules! for_threads_and_tasks {
             }
         }
     };
+}
+
+/// Runs a harness check against the server for `protocol`, in `style`.
+pub fn check(check: fn(&Target), protocol: Protocol, style: Style) {
+    check(&target(protocol, style));
 }
 
 /// An interactive `client` process: type lines into its stdin, read what it prints.
