@@ -61,25 +61,6 @@ for_threads_and_tasks!(counter::a_silent_client_is_timed_out);
 for_threads_and_tasks!(counter::a_client_that_sends_nothing_and_closes_is_not_greeted);
 for_threads_and_tasks!(counter::invalid_utf8_gets_an_error_line);
 
-for_threads_and_tasks!(a_port_in_use_is_a_clear_error);
-/// A port that is taken: one clear line on stderr naming the address and the cause, exit 1.
-fn a_port_in_use_is_a_clear_error(style: Style) {
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port().to_string();
-    assert_cmd::Command::new(server_binary(Protocol::Counter, style))
-        .args(["--port", &port])
-        .timeout(DEADLINE)
-        .assert()
-        .code(1)
-        .stdout("")
-        .stderr(
-            predicate::str::contains(format!("cannot listen on 127.0.0.1:{port}"))
-                .and(predicate::str::contains("in use"))
-                .and(predicate::str::contains("panicked").not())
-                .and(predicate::function(|err: &str| err.lines().count() == 1)),
-        );
-}
-
 for_threads_and_tasks!(a_bad_host_is_a_clear_error);
 /// A host that does not resolve: the same kind of one-line error.
 fn a_bad_host_is_a_clear_error(style: Style) {

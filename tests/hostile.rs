@@ -90,3 +90,5 @@ for_servers!(a_console_nobody_reads: counter, echo, queue, async_counter, async_
 for_servers!(sigint_mid_session: counter, echo, queue, async_counter, async_echo, async_queue);
 
 for_servers!(sigterm_mid_session: counter, echo, queue, async_counter, async_echo, async_queue);
+
+for_servers!(a_port_in_use_is_a_clear_error: counter, echo, queue, async_counter, async_echo, async_queue);

@@ -268,24 +268,6 @@ fn mask(text: &str) -> String {
     masked
 }
 
-/// Runs a program to completion, failing the test if it takes longer than DEADLINE.
-fn output_within_deadline(command: &mut Command) -> std::process::Output {
-    let mut child = command
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start the program");
-    let deadline = std::time::Instant::now() + DEADLINE;
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{command:?} did not finish within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().unwrap()
-}
-
 /// A client in the original tutorials' style, as `python3
 /// originals/echo_client.py` talks to `server`: each message sent with no
 /// newline, then one read for its answer, then `!DISCONNECT`. Returns the
@@ -344,7 +326,7 @@ fn run_scenario(name: &str) -> String {
             };
             let mut client_output = String::new();
             for n in 1..=2 {
-                let output = output_within_deadline(
+                let output = run_to_exit(
                     Command::new(env!("CARGO_BIN_EXE_client"))
                         .args(["--port", &server.port.to_string()]),
                 );
@@ -370,7 +352,7 @@ fn run_scenario(name: &str) -> String {
             };
             let mut server = ServerProcess::start(binary, &[]);
             let port = server.port.to_string();
-            let output = output_within_deadline(
+            let output = run_to_exit(
                 Command::new(env!("CARGO_BIN_EXE_client"))
                     .args(["echo", "--port", &port, "-m", "Hello", "-m", "World"]),
             );
@@ -401,7 +383,7 @@ fn run_scenario(name: &str) -> String {
         }
         // Lesson 2: the framing experiment, `cargo run --example framing`.
         "framing-example" => {
-            let output = output_within_deadline(&mut Command::new(example("framing")));
+            let output = run_to_exit(&mut Command::new(example("framing")));
             assert!(output.status.success());
             String::from_utf8(output.stdout).unwrap()
         }
@@ -470,7 +452,7 @@ fn run_scenario(name: &str) -> String {
                 swarm.args(["counter", "--clients", "10000"]);
                 swarm
             };
-            let output = output_within_deadline(command.args(["--port", &port]));
+            let output = run_to_exit(command.args(["--port", &port]));
             assert_eq!(output.status.code(), Some(1), "{name}");
             // As a terminal shows them: swarm's header (stdout) comes first.
             String::from_utf8(output.stdout).unwrap() + &String::from_utf8(output.stderr).unwrap()

@@ -20,7 +20,7 @@ const GREETING_1: &str = "Hello Client 1, server received your message!";
 /// The reply is exactly the original's text: no newline, nothing before or after, then the server closes.
 pub fn the_reply_is_exact(target: &Target) {
     let server = target.start(&[]);
-    assert_eq!(
+    expect_eq!(
         counter_exchange(server.address(), b"Hello, Server!"),
         GREETING_1
     );
@@ -32,7 +32,7 @@ pub fn a_client_that_sends_no_newline_and_keeps_its_socket_open_gets_its_reply(t
     let mut stream = server.connect();
     stream.write_all(b"Hello, Server!").unwrap();
     // No shutdown, no newline: the server must answer on what one read gave it.
-    assert_eq!(read_to_end(&mut stream), GREETING_1);
+    expect_eq!(read_to_end(&mut stream), GREETING_1);
 }
 
 /// Fifty clients at once get the ids 1 to 50, each exactly once: the lock works.
@@ -41,7 +41,7 @@ pub fn fifty_clients_at_once_get_ids_exactly_1_to_50(target: &Target) {
     let address = server.address();
     let ids: Vec<u64> = all_at_once(50, move |_| greeting_id(&counter_exchange(address, b"hi")));
     let unique: BTreeSet<u64> = ids.iter().copied().collect();
-    assert_eq!(unique, (1..=50).collect(), "ids: {ids:?}");
+    expect_eq!(unique, (1..=50).collect(), "ids: {ids:?}");
 }
 
 /// 100 KiB in one message: the server reads 1024 bytes, answers, and the
@@ -54,13 +54,13 @@ pub fn a_100_kib_message_still_gets_its_greeting_intact(target: &Target) {
         let mut writer = writer;
         writer.write_all(&vec![b'x'; 100 * 1024])
     });
-    assert_eq!(read_to_end(&mut stream), GREETING_1);
+    expect_eq!(read_to_end(&mut stream), GREETING_1);
     sender
         .join()
         .unwrap()
         .expect("the server read the whole message");
     let says = server.wait_for("Client 1 says: ");
-    assert_eq!(says, format!("Client 1 says: {}", "x".repeat(1024)));
+    expect_eq!(says, format!("Client 1 says: {}", "x".repeat(1024)));
 }
 
 /// Past --max-clients a new client gets one ERROR line and end of stream; a slot frees when a client leaves.
@@ -105,7 +105,7 @@ pub fn a_client_that_sends_nothing_and_closes_is_not_greeted(target: &Target) {
     let mut server = target.start(&[]);
     let mut stream = server.connect();
     finish_sending(&stream);
-    assert_eq!(read_to_end(&mut stream), "");
+    expect_eq!(read_to_end(&mut stream), "");
     server.wait_for("Client 1 closed the connection without a message.");
     assert!(
         !server
@@ -116,13 +116,13 @@ pub fn a_client_that_sends_nothing_and_closes_is_not_greeted(target: &Target) {
         server.output()
     );
     let reply = counter_exchange(server.address(), b"hi");
-    assert_eq!(greeting_id(&reply), 2);
+    expect_eq!(greeting_id(&reply), 2);
 }
 
 /// Invalid UTF-8 gets an ERROR line, not a crash; the next client is served.
 pub fn invalid_utf8_gets_an_error_line(target: &Target) {
     let server = target.start(&[]);
-    assert_eq!(
+    expect_eq!(
         counter_exchange(server.address(), b"\xff\xfe\n"),
         "ERROR: message is not valid UTF-8\n"
     );
@@ -131,20 +131,20 @@ pub fn invalid_utf8_gets_an_error_line(target: &Target) {
 
 /// Ctrl-C (SIGINT) with an idle client connected: the client is told, the server exits 0 within 2 s.
 pub fn sigint_with_an_idle_client_exits_0_promptly(target: &Target) {
-    shuts_down_cleanly_on(target, Signal::SIGINT);
+    shuts_down_cleanly_on(target, None);
 }
 
 /// SIGTERM (what `kill` and service managers send) does the same as Ctrl-C.
 pub fn sigterm_with_an_idle_client_exits_0_promptly(target: &Target) {
-    shuts_down_cleanly_on(target, Signal::SIGTERM);
+    shuts_down_cleanly_on(target, Some(Signal::SIGTERM));
 }
 
-pub fn shuts_down_cleanly_on(target: &Target, signal: Signal) {
+pub fn shuts_down_cleanly_on(target: &Target, signal: Option<Signal>) {
     let mut server = target.start(&[]);
     let mut idle = server.connect();
     server.wait_for("Client 1 connected");
 
-    server.signal(signal);
+    server.stop_with(signal);
     expect_line(&mut idle, "ERROR: server is shutting down\n");
     assert_end_of_stream(&mut idle);
     server.assert_stops_cleanly_within(Duration::from_secs(2));
@@ -156,7 +156,7 @@ pub fn shuts_down_cleanly_on(target: &Target, signal: Signal) {
         "{}",
         server.output()
     );
-    assert_eq!(
+    expect_eq!(
         server.lines.last().map(String::as_str),
         Some("Server stopped.")
     );
@@ -182,7 +182,7 @@ pub fn clients_in_flight_at_shutdown_get_a_whole_answer(target: &Target) {
         })
         .collect();
     start.wait();
-    server.signal(Signal::SIGINT);
+    server.stop();
     let answers: Vec<String> = exchanges.into_iter().map(|t| t.join().unwrap()).collect();
     for answer in &answers {
         let greeted = answer.starts_with("Hello Client ")

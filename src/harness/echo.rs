@@ -25,8 +25,8 @@ pub fn messages_logged(server: &ServerProcess) -> usize {
 /// The original's start-up lines, with the real port.
 pub fn the_server_prints_the_originals_start_up_lines(target: &Target) {
     let server = target.start(&[]);
-    assert_eq!(server.lines[0], "[STARTING] Server is starting...");
-    assert_eq!(
+    expect_eq!(server.lines[0], "[STARTING] Server is starting...");
+    expect_eq!(
         server.lines[1],
         format!("[LISTENING] Server is listening on port {}", server.port)
     );
@@ -50,9 +50,9 @@ pub fn several_lines_in_one_write_are_several_echoes(target: &Target) {
     let mut server = target.start(&[]);
     let mut stream = server.connect();
     stream.write_all(b"one\ntwo\nthree\n").unwrap();
-    assert_eq!(read_lines(&mut stream, 3), ["one\n", "two\n", "three\n"]);
+    expect_eq!(read_lines(&mut stream, 3), ["one\n", "two\n", "three\n"]);
     server.wait_for("] three");
-    assert_eq!(messages_logged(&server), 3, "{}", server.output());
+    expect_eq!(messages_logged(&server), 3, "{}", server.output());
 }
 
 /// One line written a byte at a time is one message.
@@ -68,7 +68,7 @@ pub fn one_line_written_a_byte_at_a_time_is_one_echo(target: &Target) {
     stream.write_all(b"next\n").unwrap();
     expect_line(&mut stream, "next\n");
     server.wait_for("] next");
-    assert_eq!(messages_logged(&server), 2, "{}", server.output());
+    expect_eq!(messages_logged(&server), 2, "{}", server.output());
 }
 
 /// A `\r\n` line comes back as it came, and `!DISCONNECT\r\n` ends the session.
@@ -86,7 +86,7 @@ pub fn an_empty_line_is_echoed(target: &Target) {
     let server = target.start(&[]);
     let mut stream = server.connect();
     stream.write_all(b"\nafter\n").unwrap();
-    assert_eq!(read_lines(&mut stream, 2), ["\n", "after\n"]);
+    expect_eq!(read_lines(&mut stream, 2), ["\n", "after\n"]);
 }
 
 /// Invalid UTF-8 gets one ERROR line; the next line on the same connection is echoed.
@@ -94,7 +94,7 @@ pub fn invalid_utf8_gets_an_error_and_the_session_goes_on(target: &Target) {
     let server = target.start(&[]);
     let mut stream = server.connect();
     stream.write_all(b"\xff\xfe not text\nafter\n").unwrap();
-    assert_eq!(
+    expect_eq!(
         read_lines(&mut stream, 2),
         ["ERROR: message is not valid UTF-8\n", "after\n"]
     );
@@ -113,7 +113,7 @@ pub fn an_over_long_line_gets_an_error_and_the_session_goes_on(target: &Target) 
         writer.write_all(b"\nafter\n")?;
         writer.write_all(longest_line.as_bytes())
     });
-    assert_eq!(
+    expect_eq!(
         read_lines(&mut stream, 3),
         [
             "ERROR: message longer than 1024 bytes\n".to_string(),
@@ -129,7 +129,7 @@ pub fn disconnect_ends_the_session_and_nothing_after_it_is_echoed(target: &Targe
     let mut server = target.start(&[]);
     let mut stream = server.connect();
     stream.write_all(b"a\n!DISCONNECT\nafter\n").unwrap();
-    assert_eq!(read_to_end(&mut stream), "a\n");
+    expect_eq!(read_to_end(&mut stream), "a\n");
     drop(stream);
     server.wait_for("[Client disconnected]");
     assert!(
@@ -147,7 +147,7 @@ pub fn a_disconnect_split_across_writes_still_disconnects(target: &Target) {
     // The first half is read on its own before the rest is sent.
     wait_until_server_has_read(&stream);
     stream.write_all(b"NECT\n").unwrap();
-    assert_eq!(read_to_end(&mut stream), "");
+    expect_eq!(read_to_end(&mut stream), "");
     drop(stream);
     server.wait_for("sent !DISCONNECT");
 }
@@ -158,7 +158,7 @@ pub fn end_of_stream_ends_the_session(target: &Target) {
     let mut stream = server.connect();
     stream.write_all(b"a\n").unwrap();
     finish_sending(&stream);
-    assert_eq!(read_to_end(&mut stream), "a\n");
+    expect_eq!(read_to_end(&mut stream), "a\n");
     let left = server.wait_for("[Client disconnected]");
     assert!(left.ends_with("closed the connection"), "{left}");
 }
@@ -170,7 +170,7 @@ pub fn a_last_line_without_a_newline_is_dropped_with_an_error(target: &Target) {
     let mut stream = server.connect();
     stream.write_all(b"a\nno newline").unwrap();
     finish_sending(&stream);
-    assert_eq!(
+    expect_eq!(
         read_to_end(&mut stream),
         "a\nERROR: the last line had no newline; it was dropped\n"
     );
@@ -225,7 +225,7 @@ pub fn a_hundred_concurrent_sessions_each_get_their_own_lines_in_order(target: &
         let expected: Vec<String> = (0..100)
             .map(|n| format!("client {client} line {n}"))
             .collect();
-        assert_eq!(logged, expected, "client {client}'s log lines");
+        expect_eq!(logged, expected, "client {client}'s log lines");
     }
 }
 
@@ -265,7 +265,7 @@ pub fn past_max_clients_a_client_gets_one_error_line(target: &Target) {
         third.write_all(b"third\n").unwrap();
         read_line(&mut third)
     });
-    assert_eq!(echoed, "third\n");
+    expect_eq!(echoed, "third\n");
 }
 
 /// A client that never reads its echoes is dropped after --write-timeout; others are not delayed.
@@ -293,24 +293,24 @@ pub fn a_client_that_never_reads_is_dropped_after_the_write_timeout(target: &Tar
 
 /// Ctrl-C with sessions open: every client sees end of stream, exit 0 within 2 s.
 pub fn sigint_closes_every_session_and_exits_0(target: &Target) {
-    closes_every_session_on(target, Signal::SIGINT);
+    closes_every_session_on(target, None);
 }
 
 /// SIGTERM does the same.
 pub fn sigterm_closes_every_session_and_exits_0(target: &Target) {
-    closes_every_session_on(target, Signal::SIGTERM);
+    closes_every_session_on(target, Some(Signal::SIGTERM));
 }
 
-pub fn closes_every_session_on(target: &Target, signal: Signal) {
+pub fn closes_every_session_on(target: &Target, signal: Option<Signal>) {
     let mut server = target.start(&[]);
     let mut sessions: Vec<_> = (0..3).map(|_| server.connect()).collect();
     for (n, stream) in sessions.iter_mut().enumerate() {
         stream
             .write_all(format!("session {n}\n").as_bytes())
             .unwrap();
-        assert_eq!(read_line(stream), format!("session {n}\n"));
+        expect_eq!(read_line(stream), format!("session {n}\n"));
     }
-    server.signal(signal);
+    server.stop_with(signal);
     for stream in &mut sessions {
         assert_end_of_stream(stream);
     }
@@ -321,8 +321,8 @@ pub fn closes_every_session_on(target: &Target, signal: Signal) {
             .iter()
             .any(|l| l.starts_with("[SHUTTING DOWN]"))
     );
-    assert_eq!(server.lines.last().unwrap(), "[STOPPED] Server stopped.");
-    assert_eq!(
+    expect_eq!(server.lines.last().unwrap(), "[STOPPED] Server stopped.");
+    expect_eq!(
         server
             .lines
             .iter()

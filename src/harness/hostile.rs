@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::DEADLINE;
 use super::client::*;
-use super::process::{ServerProcess, Signal, Target};
+use super::process::{ServerProcess, Signal, Target, run_to_exit};
 use crate::protocol::Protocol;
 
 /// Bytes that are not UTF-8: one ERROR line, and the session (if any) goes on.
@@ -28,7 +28,7 @@ pub fn invalid_utf8(target: &Target) {
     let server = target.start(&[]);
     if protocol == Protocol::Counter {
         let reply = counter_exchange(server.address(), b"\xff\xfe\xfd");
-        assert_eq!(reply, "ERROR: message is not valid UTF-8\n");
+        expect_eq!(reply, "ERROR: message is not valid UTF-8\n");
     } else {
         let mut stream = session(protocol, server.address());
         stream.write_all(b"\xc3\x28 broken\nafter\n").unwrap();
@@ -88,7 +88,7 @@ pub fn oversized_messages(target: &Target) {
         let mut stream = server.connect();
         let writer = stream.try_clone().unwrap();
         let sender = thread::spawn(move || (&writer).write_all(&vec![b'x'; 100 * 1024]));
-        assert_eq!(
+        expect_eq!(
             read_to_end(&mut stream),
             "Hello Client 1, server received your message!"
         );
@@ -488,7 +488,7 @@ pub fn a_console_nobody_reads(target: &Target) {
 
 /// Ctrl-C while clients are mid-session.
 pub fn sigint_mid_session(target: &Target) {
-    stop_mid_session(target, Some(Signal::SIGINT));
+    stop_mid_session(target, None);
 }
 
 /// SIGTERM while clients are mid-session.
@@ -509,10 +509,7 @@ pub fn stop_mid_session(target: &Target, signal: Option<Signal>) {
         let burst: String = (0..200).map(|n| format!("in flight {n}\n")).collect();
         busy.write_all(burst.as_bytes()).unwrap();
     }
-    match signal {
-        Some(signal) => server.signal(signal),
-        None => server.stop(),
-    }
+    server.stop_with(signal);
     server.assert_stops_cleanly_within(Duration::from_secs(1));
     if protocol == Protocol::Queue {
         for n in 0..200 {
@@ -525,4 +522,32 @@ pub fn stop_mid_session(target: &Target, signal: Option<Signal>) {
         let _ = stream.read_to_end(&mut rest); // Ends: the server closed every connection.
     }
     assert!(!server.stderr().contains("panicked"), "{}", server.output());
+}
+
+/// A port another program holds: the server says so in one line on stderr,
+/// naming the address and the cause, and exits with status 1; it prints no
+/// listening line and does not panic.
+pub fn a_port_in_use_is_a_clear_error(target: &Target) {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = taken.local_addr().expect("its address").port().to_string();
+    let output = run_to_exit(std::process::Command::new(target.program()).args(["--port", &port]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.code() == Some(1),
+        "expected exit status 1 when port {port} is taken; got {}\nstderr: {stderr}",
+        output.status
+    );
+    assert!(
+        !stdout.contains("listening on port"),
+        "expected no listening line when port {port} is taken; stdout: {stdout}"
+    );
+    let address = format!("127.0.0.1:{port}");
+    assert!(
+        stderr.lines().count() == 1
+            && stderr.contains(&address)
+            && stderr.contains("in use")
+            && !stderr.contains("panicked"),
+        "expected one line on stderr naming {address} and saying it is in use; got:\n{stderr}"
+    );
 }

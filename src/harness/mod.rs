@@ -20,6 +20,29 @@
 //! deadline ([`DEADLINE`]): a server that hangs fails the check, it does not
 //! hang it.
 
+/// `expect_eq!(got, expected)`, or with a format string after them for more
+/// context: like `assert_eq!`, but the failure says, in plain words, what was
+/// expected and what came instead.
+macro_rules! expect_eq {
+    ($got:expr, $expected:expr $(,)?) => {
+        match (&$got, &$expected) {
+            (got, expected) => assert!(
+                *got == *expected,
+                "expected: {expected:?}\n     got: {got:?}"
+            ),
+        }
+    };
+    ($got:expr, $expected:expr, $($context:tt)+) => {
+        match (&$got, &$expected) {
+            (got, expected) => assert!(
+                *got == *expected,
+                "expected: {expected:?}\n     got: {got:?}\n{}",
+                format!($($context)+)
+            ),
+        }
+    };
+}
+
 pub mod client;
 pub mod counter;
 pub mod echo;

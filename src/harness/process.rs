@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
@@ -271,6 +271,14 @@ impl ServerProcess {
         }
     }
 
+    /// Sends `signal`, or, without one, asks it to stop the usual way ([`stop`](Self::stop)).
+    pub fn stop_with(&mut self, signal: Option<Signal>) {
+        match signal {
+            Some(signal) => self.signal(signal),
+            None => self.stop(),
+        }
+    }
+
     /// Sends a signal (SIGINT is what Ctrl-C sends).
     pub fn signal(&mut self, signal: Signal) {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
@@ -395,6 +403,27 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs a program to completion and returns what it printed; fails if it
+/// takes longer than [`DEADLINE`].
+pub fn run_to_exit(command: &mut Command) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let deadline = Instant::now() + DEADLINE;
+    while matches!(child.try_wait(), Ok(None)) {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("expected {command:?} to finish within {DEADLINE:?}; it was still running");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("the program's output")
 }
 
 /// Reads a child's stdout on a thread of its own, a line at a time, until it exits.

@@ -36,7 +36,7 @@ pub fn send(stream: &mut std::net::TcpStream, line: &str) {
 pub fn each_client_is_greeted_with_its_id(target: &Target) {
     let server = target.start(&[]);
     let ids: Vec<u64> = (0..3).map(|_| join(&server).1).collect();
-    assert_eq!(ids, [1, 2, 3]);
+    expect_eq!(ids, [1, 2, 3]);
 }
 
 /// A line goes through the queue; the processing thread logs it and answers the sender.
@@ -56,7 +56,7 @@ pub fn replies_and_errors_come_back_in_the_order_sent(target: &Target) {
     burst.extend([b'x'; 2000]);
     burst.extend(b"\nthree\n");
     stream.write_all(&burst).unwrap();
-    assert_eq!(
+    expect_eq!(
         read_lines(&mut stream, 5),
         [
             "Processed: one\n",
@@ -104,7 +104,7 @@ pub fn a_flood_of_short_lines_keeps_the_server_small(target: &Target) {
     for _ in 0..LINES {
         line.clear();
         replies.read_line(&mut line).unwrap();
-        assert_eq!(line, "Processed: m\n");
+        expect_eq!(line, "Processed: m\n");
     }
     flood.join().unwrap().unwrap();
     let grown = server.peak_resident_kib().saturating_sub(before);
@@ -136,7 +136,7 @@ pub fn fifty_clients_by_fifty_messages_each_get_their_own_replies_in_order(targe
     });
     assert!(results.iter().all(|(_, in_order)| *in_order));
     let greetings: BTreeSet<String> = results.into_iter().map(|(greeting, _)| greeting).collect();
-    assert_eq!(greetings.len(), 50, "every client has its own id");
+    expect_eq!(greetings.len(), 50, "every client has its own id");
 }
 
 /// `@{m} text` goes to Client m, and only to it; the sender gets a confirmation.
@@ -203,13 +203,13 @@ pub fn a_direct_message_the_target_cannot_take_is_an_error_to_the_sender(target:
         send(&mut sender, &format!("@{target} {body}"));
         let answer = read_line(&mut sender);
         if answer.starts_with("ERROR") {
-            assert_eq!(
+            expect_eq!(
                 answer,
                 format!("ERROR: Client {target} was disconnected (not reading); not delivered\n")
             );
             break;
         }
-        assert_eq!(answer, format!("Delivered to Client {target}: {body}\n"));
+        expect_eq!(answer, format!("Delivered to Client {target}: {body}\n"));
         assert!(
             Instant::now() < deadline,
             "the target's buffers never filled"
@@ -245,15 +245,15 @@ pub fn a_client_that_leaves_before_its_reply_does_not_stop_the_processing_thread
 /// Ctrl-C with messages in flight: every message sent before it is answered,
 /// then each client hears that the server is shutting down, then end of stream.
 pub fn sigint_answers_every_message_sent_before_it(target: &Target) {
-    answers_everything_then_shuts_down_on(target, Signal::SIGINT);
+    answers_everything_then_shuts_down_on(target, None);
 }
 
 /// SIGTERM does the same.
 pub fn sigterm_answers_every_message_sent_before_it(target: &Target) {
-    answers_everything_then_shuts_down_on(target, Signal::SIGTERM);
+    answers_everything_then_shuts_down_on(target, Some(Signal::SIGTERM));
 }
 
-pub fn answers_everything_then_shuts_down_on(target: &Target, signal: Signal) {
+pub fn answers_everything_then_shuts_down_on(target: &Target, signal: Option<Signal>) {
     let mut server = target.start(&[]);
     let mut clients: Vec<_> = (0..5).map(|_| join(&server)).collect();
     for (stream, id) in &mut clients {
@@ -262,25 +262,25 @@ pub fn answers_everything_then_shuts_down_on(target: &Target, signal: Signal) {
             .collect();
         stream.write_all(burst.as_bytes()).unwrap();
     }
-    server.signal(signal);
+    server.stop_with(signal);
     for (stream, id) in &mut clients {
         for m in 0..100 {
-            assert_eq!(
+            expect_eq!(
                 read_line(stream),
                 format!("Processed: client {id} message {m}\n")
             );
         }
-        assert_eq!(read_line(stream), "Server is shutting down. Goodbye!\n");
+        expect_eq!(read_line(stream), "Server is shutting down. Goodbye!\n");
         assert_end_of_stream(stream);
     }
     server.assert_stops_cleanly_within(Duration::from_secs(2));
-    assert_eq!(server.lines.last().unwrap(), "Server stopped.");
+    expect_eq!(server.lines.last().unwrap(), "Server stopped.");
     let said = server
         .lines
         .iter()
         .filter(|l| l.contains(" says: client "))
         .count();
-    assert_eq!(said, 500, "{}", server.output());
+    expect_eq!(said, 500, "{}", server.output());
 }
 
 /// A client still flooding the server when Ctrl-C arrives does not hold up the
@@ -309,7 +309,7 @@ pub fn a_client_flooding_through_shutdown_does_not_delay_it(target: &Target) {
     for n in 0..100 {
         expect_line(&mut steady, &format!("Processed: steady {n}\n"));
     }
-    server.signal(Signal::SIGINT);
+    server.stop();
     expect_line(&mut steady, "Server is shutting down. Goodbye!\n");
     server.assert_stops_cleanly_within(Duration::from_secs(1));
     assert!(
@@ -337,7 +337,7 @@ pub fn the_registry_forgets_clients_that_leave(target: &Target) {
     let mut server = target.start_with_open_file_limit(64, &[]);
     for n in 1..=300u64 {
         let (mut stream, id) = join(&server);
-        assert_eq!(id, n);
+        expect_eq!(id, n);
         send(&mut stream, "hello");
         expect_line(&mut stream, "Processed: hello\n");
         if n % 2 == 0 {
