@@ -43,8 +43,8 @@ client_counter = 1
 # Unbounded: a client that floods the server makes it grow without limit.
 message_queue = queue.Queue()
 
-# "@2 hello": a client number, one space, and the text.
-DIRECT = re.compile(r"@([0-9]+) (.*)", re.DOTALL)
+# "@2 hello": a client number (digits, no leading zero), one space, and the text.
+DIRECT = re.compile(r"@(0|[1-9][0-9]*) (.*)", re.DOTALL)
 
 
 def safe_print(text):

@@ -134,6 +134,21 @@ fn an_over_long_line_gets_an_error_and_the_session_goes_on(style: Style) {
     sender.join().unwrap().unwrap();
 }
 
+for_threads_and_tasks!(a_line_it_cannot_accept_is_logged);
+/// A line that is not UTF-8, and one over 1024 bytes, are logged as such
+/// (the queue servers log them in the same words).
+fn a_line_it_cannot_accept_is_logged(style: Style) {
+    let mut server = ServerProcess::of(Protocol::Echo, style, &[]);
+    let mut stream = server.connect();
+    let mut burst = b"\xff\xfe\n".to_vec();
+    burst.extend([b'x'; 2000]);
+    burst.extend(b"\nafter\n");
+    stream.write_all(&burst).unwrap();
+    assert_eq!(read_lines(&mut stream, 3)[2], "after\n");
+    server.wait_for("] sent a line that is not UTF-8");
+    server.wait_for("] sent a line longer than 1024 bytes");
+}
+
 for_threads_and_tasks!(disconnect_ends_the_session_and_nothing_after_it_is_echoed);
 /// `!DISCONNECT` ends the session: nothing sent after it is echoed.
 fn disconnect_ends_the_session_and_nothing_after_it_is_echoed(style: Style) {
