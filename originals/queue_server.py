@@ -159,7 +159,10 @@ def main(port=PORT):
             client_id = f"Client {client_counter}"
             client_counter += 1
             # Daemon threads too, so that Ctrl-C ends the server even with
-            # clients connected; they are simply cut off.
+            # clients connected; they are simply cut off. (The tutorial makes
+            # only the processing thread a daemon and says nothing of these;
+            # ordinary threads would keep Python running after Ctrl-C until
+            # every client had left, where its summary has the program end.)
             threading.Thread(target=handle_client, args=(client_id, conn, addr),
                              daemon=True).start()
     except KeyboardInterrupt:

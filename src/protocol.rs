@@ -215,8 +215,9 @@ pub const IDLE_TIMEOUT: &str = "ERROR: idle timeout, closing the connection";
 
 /// The idle timeout, when the client had started a line and never ended it.
 ///
-/// The original tutorials' clients send a message with no newline and wait
-/// for the answer. A line server waits for the newline, so such a client
+/// The counter tutorial's client (and the Python clients in `originals/`,
+/// written in its style) sends a message with no newline and waits for the
+/// answer. A line server waits for the newline, so such a client
 /// waits in silence until the idle timeout; this error tells it why, and
 /// quotes (escaped, and cut short) the line it sent.
 pub fn idle_timeout_in_line(start: &[u8]) -> String {

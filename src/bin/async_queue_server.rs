@@ -14,8 +14,10 @@
 //!   processing task never waits for a client that does not read: a client
 //!   whose mailbox and socket buffers are both full is disconnected.
 //!
-//! This is the shape of tokio's own chat example and of mini-redis: state
-//! owned by one task, reached through channels.
+//! State owned by one task and reached through a channel is the "manager"
+//! task of the tokio tutorial's chapter on channels; a channel per client,
+//! its mailbox, is what tokio's chat example keeps for each peer (that
+//! example shares its map of peers behind an `Arc<Mutex<_>>`, though).
 //!
 //! Run it in one terminal, and `cargo run --bin client -- queue` in two others:
 //!
