@@ -2,9 +2,15 @@
 # Runs every benchmark lessons 4 and 5 quote, and writes BENCHMARKS.md from
 # the numbers (nothing in that file is typed in by hand).
 #
-#   bash bench/run.sh              # 5 runs of each, about 15 minutes
+#   bash bench/run.sh              # 5 runs of each (the last run took about 7 minutes)
 #   RUNS=3 bash bench/run.sh       # quicker, noisier
 #   OUT=/tmp/b.md bash bench/run.sh   # write somewhere else
+#
+# It measures only on a quiet machine: after the build, it waits until the
+# 1-minute load average is below MAX_LOAD (1.0), for at most QUIET_WAIT
+# seconds (600), and then refuses to run. ANY_LOAD=1 runs it anyway, for
+# those who know what else is running. BENCHMARKS.md records the load
+# average the run started at either way.
 #
 # Release builds. Every server's console goes to a regular file, as it would
 # for an operator who keeps logs (a file deleted at once: the server writes
@@ -15,6 +21,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 OUT=${OUT:-BENCHMARKS.md}
+MAX_LOAD=${MAX_LOAD:-1.0}
+QUIET_WAIT=${QUIET_WAIT:-600}
+ANY_LOAD=${ANY_LOAD:-}
 cargo build --release --quiet --bins
 bin=${CARGO_TARGET_DIR:-target}/release
 
@@ -31,9 +40,39 @@ ratios() { paste <(column "$1") <(column "$2") | awk '{printf "%.2f\n", $1 / $2}
 protocol_of() { local name=${1#async_}; echo "${name%_server}"; }
 log() { echo "$*" >&2; }
 
+# Wait for a quiet machine: whatever else runs here would be measured with
+# the servers, and on two cores even a little is a lot. (After the build,
+# whose own load takes a minute or so to decay.)
+below() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }
+waited=0
+forced=
+while :; do
+    load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+    load1=${load_before%% *}
+    below "$load1" "$MAX_LOAD" && break
+    if [ -n "$ANY_LOAD" ]; then
+        log "1-minute load average $load1, not below $MAX_LOAD: running anyway (ANY_LOAD is set)"
+        forced=yes
+        break
+    fi
+    if [ "$waited" -ge "$QUIET_WAIT" ]; then
+        log "bench/run.sh: refusing to measure: the 1-minute load average is $load1 after waiting $waited s; it must be below $MAX_LOAD."
+        log "Other work on this machine would be measured with the servers. Stop it and run again,"
+        log "or set ANY_LOAD=1 to measure anyway (BENCHMARKS.md then records the load it started at)."
+        exit 1
+    fi
+    log "waiting for a quiet machine: 1-minute load average $load1, wanted below $MAX_LOAD ($waited of $QUIET_WAIT s)"
+    sleep 15
+    waited=$((waited + 15))
+done
+if [ -n "$forced" ]; then
+    quiet_note="not below $MAX_LOAD: the run was started anyway (ANY_LOAD=1), so other work ran alongside and these figures include its effect"
+else
+    quiet_note="below $MAX_LOAD, as the script waits for (it waited $waited s)"
+fi
+
 workers=(1 2 4 8 16 32 64)
 declare -A rate p99 kib threads total burst_failed
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date +%s)
 
 for run in $(seq "$RUNS"); do
@@ -157,8 +196,9 @@ cargo build --release
 **The machine:** $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), Linux $(uname -r),
 $(rustc --version | cut -d' ' -f1-2); \`ulimit -n\` $(ulimit -n), \`net.core.somaxconn\`
 $(cat /proc/sys/net/core/somaxconn). \`swarm\` runs on the same cores as the server,
-so every figure includes the cost of the clients too. Load average before:
-$load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) (the benchmark's own
+so every figure includes the cost of the clients too. **Load average when
+the run began** (1, 5 and 15 minutes): $load_before; the 1-minute figure was
+$quiet_note. After: $(cut -d' ' -f1-3 /proc/loadavg) (the benchmark's own
 thousands of threads count in it). The whole run took about $minutes minutes.
 
 ## Short connections: a thread per client, a pool, tasks

@@ -5,8 +5,8 @@
 //! `counter_server`.
 //!
 //! ```text
-//! cargo run --example first_counter_server
-//! cargo run --bin client                       # in a second terminal
+//! cargo run --example first_counter_server     # or: -- --port N
+//! cargo run --bin client                       # in a second terminal (with --port N)
 //! ```
 
 use std::io::{Read, Write};
@@ -36,9 +36,8 @@ fn handle_client(mut stream: TcpStream, client_counter: Arc<Mutex<u64>>) {
 }
 
 fn main() {
-    // The original's address, unless one is given (the tests pass port 0).
-    let address = std::env::args().nth(1).unwrap_or("127.0.0.1:65434".into());
-    let listener = TcpListener::bind(address).unwrap();
+    // The original's address; `--port N` picks another port (see the end of the file).
+    let listener = TcpListener::bind(("127.0.0.1", port_from_args(65434))).unwrap();
     let port = listener.local_addr().unwrap().port();
     println!("Server is listening on port {port}...");
 
@@ -50,3 +49,19 @@ fn main() {
     }
 }
 // ANCHOR_END: all
+
+/// The port to listen on: `--port N` as the real servers take it (`0` lets
+/// the OS choose; the listening line shows which), or else `default`.
+fn port_from_args(default: u16) -> u16 {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => default,
+        [flag, port] if flag == "--port" => {
+            port.parse().expect("--port takes a number, 0 to 65535")
+        }
+        _ => {
+            println!("takes one option: --port N (default {default}; 0 lets the OS choose)");
+            std::process::exit(if args == ["--help"] { 0 } else { 2 })
+        }
+    }
+}

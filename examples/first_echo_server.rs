@@ -6,8 +6,8 @@
 //! then builds `echo_server`.
 //!
 //! ```text
-//! cargo run --example first_echo_server
-//! cargo run --bin client -- echo -m Hello -m World     # in a second terminal
+//! cargo run --example first_echo_server                # or: -- --port N
+//! cargo run --bin client -- echo -m Hello -m World     # in a second terminal (with --port N)
 //! ```
 
 use std::io::{Read, Write};
@@ -40,9 +40,8 @@ fn handle_client(mut conn: TcpStream, addr: SocketAddr) {
 
 fn main() {
     println!("[STARTING] Server is starting...");
-    // The original's ADDR, unless one is given (the tests pass port 0).
-    let addr = std::env::args().nth(1).unwrap_or(format!("{IP}:{PORT}"));
-    let listener = TcpListener::bind(addr).unwrap();
+    // The original's ADDR; `--port N` picks another port (see the end of the file).
+    let listener = TcpListener::bind((IP, port_from_args(PORT))).unwrap();
     let port = listener.local_addr().unwrap().port();
     println!("[LISTENING] Server is listening on port {port}");
     for conn in listener.incoming() {
@@ -52,3 +51,19 @@ fn main() {
     }
 }
 // ANCHOR_END: all
+
+/// The port to listen on: `--port N` as the real servers take it (`0` lets
+/// the OS choose; the listening line shows which), or else `default`.
+fn port_from_args(default: u16) -> u16 {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => default,
+        [flag, port] if flag == "--port" => {
+            port.parse().expect("--port takes a number, 0 to 65535")
+        }
+        _ => {
+            println!("takes one option: --port N (default {default}; 0 lets the OS choose)");
+            std::process::exit(if args == ["--help"] { 0 } else { 2 })
+        }
+    }
+}

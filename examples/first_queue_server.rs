@@ -7,8 +7,8 @@
 //! for): the lesson breaks it, then builds `queue_server`.
 //!
 //! ```text
-//! cargo run --example first_queue_server
-//! cargo run --bin client -- queue                 # in two more terminals
+//! cargo run --example first_queue_server          # or: -- --port N
+//! cargo run --bin client -- queue                 # in two more terminals (with --port N)
 //! ```
 
 use std::collections::HashMap;
@@ -82,9 +82,8 @@ fn process_messages(message_queue: Receiver<Message>, client_connections: Client
 
 // ANCHOR: main
 fn main() {
-    // Port 65432, unless an address is given (the tests pass port 0).
-    let address = std::env::args().nth(1).unwrap_or("127.0.0.1:65432".into());
-    let listener = TcpListener::bind(address).unwrap();
+    // Port 65432; `--port N` picks another port (see the end of the file).
+    let listener = TcpListener::bind(("127.0.0.1", port_from_args(65432))).unwrap();
     let port = listener.local_addr().unwrap().port();
     println!("Server is listening on port {port}...");
 
@@ -115,3 +114,19 @@ fn main() {
     }
 }
 // ANCHOR_END: main
+
+/// The port to listen on: `--port N` as the real servers take it (`0` lets
+/// the OS choose; the listening line shows which), or else `default`.
+fn port_from_args(default: u16) -> u16 {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => default,
+        [flag, port] if flag == "--port" => {
+            port.parse().expect("--port takes a number, 0 to 65535")
+        }
+        _ => {
+            println!("takes one option: --port N (default {default}; 0 lets the OS choose)");
+            std::process::exit(if args == ["--help"] { 0 } else { 2 })
+        }
+    }
+}

@@ -22,7 +22,9 @@ PORT = 65434
 
 # Every client thread reads and changes this number, so every access goes
 # through counter_lock. Without the lock, two threads could read the same
-# old value and hand out the same client number twice.
+# old value and hand out the same client number twice. (The tutorial says it
+# tracks the connected clients, but nothing ever lowers it: it counts every
+# client that ever connected, which is what makes it an id.)
 client_counter = 0
 counter_lock = threading.Lock()
 

@@ -43,8 +43,8 @@ client_counter = 1
 # Unbounded: a client that floods the server makes it grow without limit.
 message_queue = queue.Queue()
 
-# "@2 hello": a client number, one space, and the text.
-DIRECT = re.compile(r"@([0-9]+) (.*)", re.DOTALL)
+# "@2 hello": a client number (digits, no leading zero), one space, and the text.
+DIRECT = re.compile(r"@(0|[1-9][0-9]*) (.*)", re.DOTALL)
 
 
 def safe_print(text):
@@ -159,7 +159,10 @@ def main(port=PORT):
             client_id = f"Client {client_counter}"
             client_counter += 1
             # Daemon threads too, so that Ctrl-C ends the server even with
-            # clients connected; they are simply cut off.
+            # clients connected; they are simply cut off. (The tutorial makes
+            # only the processing thread a daemon and says nothing of these;
+            # ordinary threads would keep Python running after Ctrl-C until
+            # every client had left, where its summary has the program end.)
             threading.Thread(target=handle_client, args=(client_id, conn, addr),
                              daemon=True).start()
     except KeyboardInterrupt:

@@ -1,7 +1,8 @@
 //! Line framing: turning a byte stream into messages, with a bound.
 //!
 //! TCP delivers bytes, not messages. One `read()` may return half a message,
-//! or three of them run together; the original tutorials' `recv(SIZE)`
+//! or three of them run together; the originals' `recv(1024)` (the counter
+//! tutorial's, and the Python versions of the other two in `originals/`)
 //! treats whatever one call returns as one message and so depends on luck.
 //! Here a message is one line of UTF-8 text ending in `\n` (`\r\n` is
 //! accepted too), of at most [`SIZE`] bytes, read through one

@@ -73,6 +73,39 @@
 // ANCHOR_END: rc_to_thread
 //! ```
 //!
+//! # What an `Arc` may share: `Sync`
+//!
+//! An `Arc`'s count is atomic, yet `Arc<T>` is `Send` only if `T` is `Send`
+//! and `Sync`: every clone reaches the same `T`, from whichever thread holds
+//! it. A `RefCell` is not `Sync` (its borrow flag is a plain number), so an
+//! `Arc<RefCell<_>>` cannot go to another thread:
+//!
+//! ```compile_fail,E0277
+// ANCHOR: arc_refcell_to_thread
+//! use std::cell::RefCell;
+//! use std::sync::Arc;
+//! use std::thread;
+//!
+//! let client_counter = Arc::new(RefCell::new(0));
+//! let for_the_thread = Arc::clone(&client_counter);
+//! thread::spawn(move || *for_the_thread.borrow_mut() += 1); // error[E0277]
+// ANCHOR_END: arc_refcell_to_thread
+//! ```
+//!
+//! `Mutex<T>` is `Sync` whenever `T` is `Send`, so an `Arc<Mutex<_>>` can:
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use std::thread;
+//!
+//! let client_counter = Arc::new(Mutex::new(0));
+//! let for_the_thread = Arc::clone(&client_counter);
+//! thread::spawn(move || *for_the_thread.lock().unwrap() += 1)
+//!     .join()
+//!     .unwrap();
+//! assert_eq!(*client_counter.lock().unwrap(), 1);
+//! ```
+//!
 //! # The one-line alternative to the lock: an atomic
 //!
 //! For a counter alone, an atomic integer does what the lock does, in one

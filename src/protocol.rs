@@ -185,16 +185,20 @@ pub const DIRECT_MESSAGE_USAGE: &str =
 
 /// `@{to} {text}`: `Some(Ok((to, text)))`; a line that starts with `@` but
 /// is not of that form: `Some(Err(usage))`; any other line: `None`.
+///
+/// `to` is written as a client's number is: ASCII digits, with no sign and
+/// no leading zero, that fit a `u64`. `str::parse` alone would also take
+/// `+2` and `02` for Client 2.
 pub fn parse_direct_message(line: &str) -> Option<Result<(u64, &str), &'static str>> {
     let rest = line.strip_prefix('@')?;
     let Some((to, text)) = rest.split_once(' ') else {
         return Some(Err(DIRECT_MESSAGE_USAGE));
     };
-    Some(
-        to.parse()
-            .map(|to| (to, text))
-            .map_err(|_| DIRECT_MESSAGE_USAGE),
-    )
+    let plain = to.bytes().all(|b| b.is_ascii_digit()) && (to == "0" || !to.starts_with('0'));
+    match to.parse() {
+        Ok(to) if plain => Some(Ok((to, text))),
+        _ => Some(Err(DIRECT_MESSAGE_USAGE)),
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -211,8 +215,9 @@ pub const IDLE_TIMEOUT: &str = "ERROR: idle timeout, closing the connection";
 
 /// The idle timeout, when the client had started a line and never ended it.
 ///
-/// The original tutorials' clients send a message with no newline and wait
-/// for the answer. A line server waits for the newline, so such a client
+/// The counter tutorial's client (and the Python clients in `originals/`,
+/// written in its style) sends a message with no newline and waits for the
+/// answer. A line server waits for the newline, so such a client
 /// waits in silence until the idle timeout; this error tells it why, and
 /// quotes (escaped, and cut short) the line it sent.
 pub fn idle_timeout_in_line(start: &[u8]) -> String {
@@ -270,6 +275,17 @@ mod tests {
         assert_eq!(parse_direct_message("@2"), Some(Err(DIRECT_MESSAGE_USAGE)));
         let huge = "@99999999999999999999999 overflow";
         assert_eq!(parse_direct_message(huge), Some(Err(DIRECT_MESSAGE_USAGE)));
+        // The number as a client's number is written, and nothing else.
+        for near_miss in ["@+2 hi", "@02 hi", "@ 2 hi", "@-1 hi", "@2x hi", "@ hi"] {
+            assert_eq!(
+                parse_direct_message(near_miss),
+                Some(Err(DIRECT_MESSAGE_USAGE)),
+                "{near_miss}"
+            );
+        }
+        assert_eq!(parse_direct_message("@0 hi"), Some(Ok((0, "hi"))));
+        let largest = format!("@{} hi", u64::MAX);
+        assert_eq!(parse_direct_message(&largest), Some(Ok((u64::MAX, "hi"))));
     }
 
     #[test]

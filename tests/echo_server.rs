@@ -19,6 +19,7 @@ for_threads_and_tasks!(echo::crlf_lines_are_echoed_as_they_came_and_crlf_disconn
 for_threads_and_tasks!(echo::an_empty_line_is_echoed);
 for_threads_and_tasks!(echo::invalid_utf8_gets_an_error_and_the_session_goes_on);
 for_threads_and_tasks!(echo::an_over_long_line_gets_an_error_and_the_session_goes_on);
+for_threads_and_tasks!(echo::a_line_it_cannot_accept_is_logged);
 for_threads_and_tasks!(echo::disconnect_ends_the_session_and_nothing_after_it_is_echoed);
 for_threads_and_tasks!(echo::a_disconnect_split_across_writes_still_disconnects);
 for_threads_and_tasks!(echo::end_of_stream_ends_the_session);

@@ -294,8 +294,8 @@ fn original_style_client(server: &str, goodbye: &str) -> String {
 /// that are not UTF-8: the panic of `unwrap()`. Run as a learner runs it,
 /// without RUST_BACKTRACE, whose hint line is left out.
 fn first_version_panic(example_name: &str, bad: &[u8]) -> String {
-    let mut command = Command::new(example(example_name));
-    command.arg("127.0.0.1:0").env_remove("RUST_BACKTRACE");
+    let mut command = first_version_command(example_name);
+    command.env_remove("RUST_BACKTRACE");
     let mut server = ServerProcess::spawn(command, HowToStop::CtrlC);
     let mut stream = server.connect();
     stream.write_all(bad).unwrap();

@@ -23,6 +23,8 @@ for_threads_and_tasks!(queue::a_flood_of_short_lines_keeps_the_server_small);
 for_threads_and_tasks!(queue::fifty_clients_by_fifty_messages_each_get_their_own_replies_in_order);
 for_threads_and_tasks!(queue::a_direct_message_reaches_the_right_client);
 for_threads_and_tasks!(queue::a_direct_message_to_an_unknown_client_is_an_error);
+for_threads_and_tasks!(queue::a_direct_message_needs_a_plain_client_number);
+for_threads_and_tasks!(queue::a_line_it_cannot_accept_is_logged_as_the_echo_server_logs_it);
 for_threads_and_tasks!(queue::a_client_that_never_reads_does_not_delay_the_others);
 for_threads_and_tasks!(queue::a_direct_message_the_target_cannot_take_is_an_error_to_the_sender);
 for_threads_and_tasks!(

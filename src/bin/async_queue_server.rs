@@ -14,8 +14,10 @@
 //!   processing task never waits for a client that does not read: a client
 //!   whose mailbox and socket buffers are both full is disconnected.
 //!
-//! This is the shape of tokio's own chat example and of mini-redis: state
-//! owned by one task, reached through channels.
+//! State owned by one task and reached through a channel is the "manager"
+//! task of the tokio tutorial's chapter on channels; a channel per client,
+//! its mailbox, is what tokio's chat example keeps for each peer (that
+//! example shares its map of peers behind an `Arc<Mutex<_>>`, though).
 //!
 //! Run it in one terminal, and `cargo run --bin client -- queue` in two others:
 //!
@@ -100,8 +102,13 @@ enum Event {
     Joined { from: u64, mailbox: Mailbox },
     /// A line the client sent.
     Message { from: u64, text: String },
-    /// A line that could not be accepted: the sender gets this error line.
-    Invalid { from: u64, error: &'static str },
+    /// A line that could not be accepted: the log says `what` came (in the
+    /// echo server's words), and the sender gets the `error` line.
+    Invalid {
+        from: u64,
+        what: &'static str,
+        error: &'static str,
+    },
     /// The client is leaving: everything it sent before is answered by the
     /// time this comes out of the queue. The processing task adds the
     /// farewell and forgets the client, which closes its mailbox.
@@ -210,10 +217,12 @@ async fn handle_client(client: Client, from: u64, message_queue: Sender<Event>) 
             },
             Next::NotUtf8 => Event::Invalid {
                 from,
+                what: "a line that is not UTF-8",
                 error: NOT_UTF8,
             },
             Next::TooLong => Event::Invalid {
                 from,
+                what: "a line longer than 1024 bytes",
                 error: TOO_LONG,
             },
             Next::End(ending) => break ending,
@@ -324,7 +333,8 @@ async fn process_messages(mut queued_messages: Receiver<Event>) {
                 };
                 send_or_drop(&mut client_connections, from, answer).await;
             }
-            Event::Invalid { from, error } => {
+            Event::Invalid { from, what, error } => {
+                say!("Client {from} sent {what}");
                 send_or_drop(&mut client_connections, from, error.to_string()).await;
             }
             Event::Leaving { from, farewell } => {

@@ -132,8 +132,13 @@ impl Drop for Registration {
 enum Event {
     /// A line the client sent.
     Message { from: u64, text: String },
-    /// A line that could not be accepted: the sender gets this error line.
-    Invalid { from: u64, error: &'static str },
+    /// A line that could not be accepted: the log says `what` came (in the
+    /// echo server's words), and the sender gets the `error` line.
+    Invalid {
+        from: u64,
+        what: &'static str,
+        error: &'static str,
+    },
     /// The client is leaving. Everything it sent before is already answered
     /// when this comes out of the queue; `done` tells its thread so.
     Leaving {
@@ -237,10 +242,12 @@ fn handle_client(client: Client, registration: Registration, message_queue: &Syn
             },
             Next::NotUtf8 => Event::Invalid {
                 from,
+                what: "a line that is not UTF-8",
                 error: NOT_UTF8,
             },
             Next::TooLong => Event::Invalid {
                 from,
+                what: "a line longer than 1024 bytes",
                 error: TOO_LONG,
             },
             // Not registered any more: the processing thread dropped this
@@ -304,7 +311,10 @@ fn process_messages(queued_messages: Receiver<Event>, client_connections: &Clien
                     }
                 }
             }
-            Event::Invalid { from, error } => reply(from, error),
+            Event::Invalid { from, what, error } => {
+                say!("Client {from} sent {what}");
+                reply(from, error);
+            }
             Event::Leaving {
                 from,
                 farewell,

@@ -333,3 +333,17 @@ pub fn closes_every_session_on(target: &Target, signal: Option<Signal>) {
         server.output()
     );
 }
+
+/// A line that is not UTF-8, and one over 1024 bytes, are logged as such
+/// (the queue servers log them in the same words).
+pub fn a_line_it_cannot_accept_is_logged(target: &Target) {
+    let mut server = target.start(&[]);
+    let mut stream = server.connect();
+    let mut burst = b"\xff\xfe\n".to_vec();
+    burst.extend([b'x'; 2000]);
+    burst.extend(b"\nafter\n");
+    stream.write_all(&burst).unwrap();
+    expect_eq!(read_lines(&mut stream, 3)[2], "after\n");
+    server.wait_for("] sent a line that is not UTF-8");
+    server.wait_for("] sent a line longer than 1024 bytes");
+}

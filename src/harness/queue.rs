@@ -356,3 +356,63 @@ pub fn the_registry_forgets_clients_that_leave(target: &Target) {
         server.output()
     );
 }
+
+/// `@{n} {text}`: `n` written as the server writes a client's number (digits,
+/// no sign, no leading zero, no space before it, no larger than a `u64`).
+/// Anything else that starts with `@` gets the usage error and is delivered
+/// to nobody: `@+2` and `@02` must not reach Client 2.
+pub fn a_direct_message_needs_a_plain_client_number(target: &Target) {
+    let mut server = target.start(&[]);
+    let (mut first, _) = join(&server);
+    let (mut second, second_id) = join(&server);
+    expect_eq!(second_id, 2);
+    // Logged once it is registered (the threaded server welcomes first).
+    server.wait_for("Client 2 connected");
+    for line in [
+        "@+2 hi",
+        "@02 hi",
+        "@ 2 hi",
+        "@-1 hi",
+        "@2x hi",
+        "@18446744073709551616 hi",
+        "@\u{662} hi", // ARABIC-INDIC DIGIT TWO: not an ASCII digit
+    ] {
+        send(&mut first, line);
+        expect_eq!(
+            read_line(&mut first),
+            "ERROR: a direct message is @<client number> <text>, as in @2 hello\n",
+            "after {line:?}"
+        );
+    }
+    // Client 2 received none of them: its next line answers its own message.
+    send(&mut second, "anything for me?");
+    expect_line(&mut second, "Processed: anything for me?\n");
+    // The plain form still reaches it.
+    send(&mut first, "@2 hi");
+    expect_line(&mut second, "From Client 1: hi\n");
+    expect_line(&mut first, "Delivered to Client 2: hi\n");
+}
+
+/// A line that is not UTF-8, and one over 1024 bytes: the sender gets its
+/// `ERROR` line, and the console says what came, in the echo server's words
+/// ("sent a line that is not UTF-8", "sent a line longer than 1024 bytes"),
+/// in its place among the client's messages.
+pub fn a_line_it_cannot_accept_is_logged_as_the_echo_server_logs_it(target: &Target) {
+    let mut server = target.start(&[]);
+    let (mut stream, id) = join(&server);
+    let mut burst = b"before\n\xff\xfe\n".to_vec();
+    burst.extend([b'x'; 2000]);
+    burst.extend(b"\nafter\n");
+    stream.write_all(&burst).unwrap();
+    expect_eq!(read_lines(&mut stream, 4)[3], "Processed: after\n");
+    server.wait_for(&format!("Client {id} says: before"));
+    let next = server.wait_for_line(|_| true);
+    expect_eq!(next, format!("Client {id} sent a line that is not UTF-8"));
+    let next = server.wait_for_line(|_| true);
+    expect_eq!(
+        next,
+        format!("Client {id} sent a line longer than 1024 bytes")
+    );
+    let next = server.wait_for_line(|_| true);
+    expect_eq!(next, format!("Client {id} says: after"));
+}

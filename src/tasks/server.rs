@@ -47,8 +47,10 @@ pub struct Server {
 
 impl Server {
     /// Binds `--host`:`--port` (or the lesson's `default` address) with the
-    /// `--backlog`. The error names the address and the cause, ready to print.
-    /// Call it inside the runtime: the socket is registered with it.
+    /// `--backlog`, and raises the process's open-file limit to fit
+    /// `--max-clients`, as the threaded servers' bind does. The error names
+    /// the address and the cause, ready to print. Call it inside the
+    /// runtime: the socket is registered with it.
     pub fn bind(args: &ServerArgs, default: (&str, u16)) -> io::Result<Server> {
         let (host, port) = args.address(default);
         // Looking the host up blocks, once, before there is any client to
@@ -123,7 +125,8 @@ impl Server {
 
     /// Makes a client of a new connection, or turns it away if the server is full.
     fn admit(&self, stream: TcpStream, address: SocketAddr) -> Option<Client> {
-        // Replies are whole lines written at once: send each one now.
+        // Replies are whole lines written at once: send each one now, not
+        // held back by Nagle's algorithm (see the threaded server's `admit`).
         let _ = stream.set_nodelay(true);
         match Arc::clone(&self.places).try_acquire_owned() {
             Ok(place) => Some(Client::new(

@@ -89,12 +89,17 @@ pub fn example(name: &str) -> std::path::PathBuf {
     profile_dir.join("examples").join(name)
 }
 
-/// Starts a lesson's first version (an example that takes its address as
-/// its one argument) on port 0.
+/// Starts a lesson's first version (an example that takes `--port N`, as
+/// the servers do) on port 0.
 pub fn first_version(name: &str) -> ServerProcess {
+    ServerProcess::spawn(first_version_command(name), HowToStop::CtrlC)
+}
+
+/// The command that runs a lesson's first version on port 0.
+pub fn first_version_command(name: &str) -> Command {
     let mut command = Command::new(example(name));
-    command.arg("127.0.0.1:0");
-    ServerProcess::spawn(command, HowToStop::CtrlC)
+    command.args(["--port", "0"]);
+    command
 }
 
 /// The name the server for `protocol`, in `style`, gives itself in its errors.
