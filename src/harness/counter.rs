@@ -194,3 +194,58 @@ pub fn clients_in_flight_at_shutdown_get_a_whole_answer(target: &Target) {
     }
     server.assert_stops_cleanly_within(Duration::from_secs(2));
 }
+
+// Lesson 4: a pool of worker threads (`--workers N`).
+
+/// While one worker waits on a silent client, another serves the next one:
+/// the workers do not hold the queue's lock while they serve.
+pub fn a_pool_serves_others_while_one_worker_waits(target: &Target) {
+    let mut server = target.start(&["--workers", "2", "--idle-timeout", "5"]);
+    let _silent = server.connect();
+    server.wait_for("Client 1 connected");
+    let asked = Instant::now();
+    let reply = counter_exchange(server.address(), b"anyone free?");
+    assert!(reply.starts_with("Hello Client 2,"), "{reply}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "the second worker was blocked"
+    );
+}
+
+/// A pool of 2 cannot serve a third client while two hold their workers:
+/// the third is answered only when one of them leaves.
+pub fn a_pool_of_two_cannot_serve_a_third_long_session(target: &Target) {
+    let mut server = target.start(&["--workers", "2", "--idle-timeout", "1"]);
+    let _silent: Vec<_> = (0..2).map(|_| server.connect()).collect();
+    server.wait_for_count(" connected from ", 2);
+    let asked = Instant::now();
+    let reply = counter_exchange(server.address(), b"am I served?");
+    let waited = asked.elapsed();
+    assert!(reply.starts_with("Hello Client 3,"), "{reply}");
+    assert!(
+        waited >= Duration::from_millis(500),
+        "answered after {waited:?}: no worker should have been free"
+    );
+}
+
+/// With a pool, Ctrl-C still ends within a second: the idle client is told,
+/// and a client waiting in the queue for a worker is served.
+pub fn the_worker_pool_shuts_down_cleanly(target: &Target) {
+    let mut server = target.start(&["--workers", "1"]);
+    let mut idle = server.connect();
+    server.wait_for("Client 1 connected");
+    let fds = server.open_fds();
+    // Accepted (one more descriptor), then queued behind the idle client for the only worker.
+    let mut waiting = server.connect();
+    waiting.write_all(b"hi").unwrap();
+    eventually("the server has accepted it", || {
+        server.open_fds() == fds + 1
+    });
+    server.stop();
+    expect_line(&mut idle, "ERROR: server is shutting down\n");
+    expect_eq!(
+        read_to_end(&mut waiting),
+        "Hello Client 2, server received your message!"
+    );
+    server.assert_stops_cleanly_within(Duration::from_secs(2));
+}

@@ -26,6 +26,8 @@ pub struct Target {
     pub protocol: Protocol,
     program: PathBuf,
     stop: HowToStop,
+    /// Arguments it always gets, before each check's own.
+    args: Vec<String>,
 }
 
 /// How an operator asks a server to stop.
@@ -46,7 +48,14 @@ impl Target {
             protocol,
             program: program.into(),
             stop,
+            args: Vec::new(),
         }
+    }
+
+    /// The same server, always started with `args` too (`--workers 4`, say).
+    pub fn with_args(mut self, args: &[&str]) -> Target {
+        self.args.extend(args.iter().map(|arg| arg.to_string()));
+        self
     }
 
     /// The program's path.
@@ -67,7 +76,7 @@ impl Target {
     /// `program --port 0 args...`, not started yet.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.program);
-        command.args(["--port", "0"]).args(args);
+        command.args(["--port", "0"]).args(&self.args).args(args);
         command
     }
 
@@ -79,6 +88,7 @@ impl Target {
             .args(["-c", &script])
             .arg(&self.program)
             .args(["--port", "0"])
+            .args(&self.args)
             .args(args);
         ServerProcess::spawn(command, self.stop)
     }
@@ -408,18 +418,23 @@ impl Drop for ServerProcess {
 /// Runs a program to completion and returns what it printed; fails if it
 /// takes longer than [`DEADLINE`].
 pub fn run_to_exit(command: &mut Command) -> Output {
+    run_to_exit_within(command, DEADLINE)
+}
+
+/// Like [`run_to_exit`], with `limit` instead of [`DEADLINE`].
+pub fn run_to_exit_within(command: &mut Command, limit: Duration) -> Output {
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
-    let deadline = Instant::now() + DEADLINE;
+    let deadline = Instant::now() + limit;
     while matches!(child.try_wait(), Ok(None)) {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("expected {command:?} to finish within {DEADLINE:?}; it was still running");
+            panic!("expected {command:?} to finish within {limit:?}; it was still running");
         }
         thread::sleep(Duration::from_millis(10));
     }
