@@ -40,6 +40,7 @@ fn main() -> ExitCode {
                 continue;
             }
         };
+        // ANCHOR: spawn
         let stream = Arc::new(stream);
         let for_the_thread = Arc::clone(&stream);
         let client_counter = Arc::clone(&client_counter);
@@ -53,6 +54,7 @@ fn main() -> ExitCode {
                 "ERROR: server is busy (no thread available); try again later\n",
             );
         }
+        // ANCHOR_END: spawn
     }
 }
 
@@ -63,6 +65,7 @@ fn handle_client(mut stream: &TcpStream, address: SocketAddr, client_counter: &M
 
     // One read of at most SIZE bytes, as the original's `recv(1024)`.
     let mut data = [0u8; SIZE];
+    // ANCHOR: handle_message
     let reply = match stream.read(&mut data) {
         Ok(0) => {
             println!("Client {client_id} closed the connection without a message.");
@@ -90,6 +93,7 @@ fn handle_client(mut stream: &TcpStream, address: SocketAddr, client_counter: &M
     {
         println!("Client {client_id} did not take the reply: {e}");
     }
+    // ANCHOR_END: handle_message
     println!("Client {client_id} disconnected.");
 }
 

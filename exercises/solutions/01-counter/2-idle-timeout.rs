@@ -67,8 +67,10 @@ fn handle_client(
     let client_id = next_id(client_counter);
     println!("Client {client_id} connected from {address}");
 
+    // ANCHOR: idle_timeout
     // One read of at most SIZE bytes, as the original's `recv(1024)`, within the idle timeout.
     let _ = stream.set_read_timeout(idle_timeout);
+    // ANCHOR_END: idle_timeout
     let mut data = [0u8; SIZE];
     let reply = match stream.read(&mut data) {
         Ok(0) => {
@@ -87,10 +89,12 @@ fn handle_client(
                 Some("ERROR: message is not valid UTF-8\n".to_string())
             }
         },
+        // ANCHOR: timed_out
         Err(e) if is_timeout(&e) => {
             println!("Client {client_id} sent nothing in time (--idle-timeout).");
             Some("ERROR: idle timeout, closing the connection\n".to_string())
         }
+        // ANCHOR_END: timed_out
         Err(e) => {
             println!("Client {client_id} connection failed: {e}");
             None

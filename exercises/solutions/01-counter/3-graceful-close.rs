@@ -138,6 +138,7 @@ fn is_timeout(error: &io::Error) -> bool {
 /// then read and drop what the client still sends until it closes too
 /// (bounded in time and bytes). Closing with unread data would send a
 /// reset, which can destroy the reply before the client reads it.
+// ANCHOR: close_gracefully
 fn close_gracefully(mut stream: &TcpStream) {
     if stream.shutdown(Shutdown::Write).is_err() {
         return; // Already gone.
@@ -156,6 +157,7 @@ fn close_gracefully(mut stream: &TcpStream) {
         }
     }
 }
+// ANCHOR_END: close_gracefully
 
 /// Sends one line to a connection that is not being served, and closes it,
 /// without waiting: the accept loop must not be held up by it.

@@ -42,6 +42,7 @@ fn main() -> ExitCode {
     let mut backoff = FIRST_BACKOFF;
     loop {
         let accepted = listener.accept();
+        // ANCHOR: backoff
         let (stream, address) = match accepted {
             Ok(accepted) => {
                 backoff = FIRST_BACKOFF;
@@ -57,6 +58,8 @@ fn main() -> ExitCode {
                 continue;
             }
         };
+        // ANCHOR_END: backoff
+        // ANCHOR: admit
         let stream = Arc::new(stream);
         let Some(place) = connections.admit(&stream, config.max_clients) else {
             let max = config.max_clients;
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
             );
             continue;
         };
+        // ANCHOR_END: admit
         let for_the_thread = Arc::clone(&stream);
         let client_counter = Arc::clone(&client_counter);
         let idle_timeout = config.idle_timeout;
@@ -200,6 +204,7 @@ fn refuse(mut stream: &TcpStream, line: &str) {
     }
 }
 
+// ANCHOR: connections
 /// Who is connected: the tutorial's count of connected clients, done so
 /// that it goes down again when a client leaves.
 #[derive(Default)]
@@ -245,6 +250,7 @@ impl Drop for Place {
         self.connections.lock().streams.remove(&self.key);
     }
 }
+// ANCHOR_END: connections
 
 /// What the command line asks for. (Given code: not part of the exercises.)
 struct Config {

@@ -57,6 +57,7 @@ fn main() -> ExitCode {
     let mut backoff = FIRST_BACKOFF;
     loop {
         let accepted = listener.accept();
+        // ANCHOR: flag_first
         // The flag first: once it is up, whatever `accept` returned (the
         // wake-up connection, or a client that came at the same instant) is
         // not a client to serve.
@@ -66,6 +67,7 @@ fn main() -> ExitCode {
             }
             break;
         }
+        // ANCHOR_END: flag_first
         let (stream, address) = match accepted {
             Ok(accepted) => {
                 backoff = FIRST_BACKOFF;
@@ -107,6 +109,7 @@ fn main() -> ExitCode {
         }
     }
 
+    // ANCHOR: after_the_loop
     println!("Server is shutting down...");
     // Every client thread blocked in a read gets end of stream, after what
     // its client had already sent: those are answered, the others told.
@@ -124,6 +127,7 @@ fn main() -> ExitCode {
     }
     println!("Server stopped.");
     ExitCode::SUCCESS
+    // ANCHOR_END: after_the_loop
 }
 
 /// What every client thread shares: the settings, the stop flag, and who is connected.
@@ -138,12 +142,14 @@ impl Server {
         self.stopping.load(Ordering::SeqCst)
     }
 
+    // ANCHOR: stop
     /// Raises the flag, then wakes the accept loop by being its next client:
     /// a flag alone would not be seen until someone connects.
     fn stop(&self, address: SocketAddr) {
         self.stopping.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect_timeout(&address, Duration::from_millis(200));
     }
+    // ANCHOR_END: stop
 }
 
 /// Stops the server when Enter is pressed in its terminal. (Given code: the
