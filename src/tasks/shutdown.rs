@@ -87,24 +87,52 @@ pub fn stop_on_signals(stopper: Stopper) -> io::Result<()> {
     let register = |kind: SignalKind| {
         signal(kind).map_err(|e| io::Error::new(e.kind(), format!("cannot handle signals: {e}")))
     };
-    let mut interrupt = register(SignalKind::interrupt())?;
-    let mut terminate = register(SignalKind::terminate())?;
-    let mut hangup = register(SignalKind::hangup())?;
-    tokio::spawn(async move {
-        // Each `recv` is a future; `select!` waits for the first of the three.
-        // The loop makes a second Ctrl-C harmless, as with the threads.
-        loop {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-                _ = hangup.recv() => {}
-            }
-            stopper.stop();
-        }
-    });
+    let interrupt = register(SignalKind::interrupt())?;
+    let terminate = register(SignalKind::terminate())?;
+    let hangup = register(SignalKind::hangup())?;
+    tokio::spawn(stop_on_each([interrupt, terminate, hangup], stopper));
     Ok(())
 }
 // ANCHOR_END: stop_on_signals
+
+/// A stream of signals of one kind: tokio's `Signal`, or a test's stand-in.
+trait Signals {
+    /// The next signal; `None` once no more can come.
+    fn recv(&mut self) -> impl Future<Output = Option<()>> + Send;
+}
+
+#[cfg(unix)]
+impl Signals for tokio::signal::unix::Signal {
+    fn recv(&mut self) -> impl Future<Output = Option<()>> + Send {
+        tokio::signal::unix::Signal::recv(self)
+    }
+}
+
+// ANCHOR: stop_on_each
+/// Stops the server at each signal any of `streams` delivers (a second
+/// Ctrl-C is harmless: `stop` may be called again). A stream that says no
+/// more will come is no longer waited on; once none is left, this returns.
+/// (Waiting on an ended stream again would return at once, for ever: a
+/// loop that spins.)
+async fn stop_on_each<S: Signals>(mut streams: [S; 3], stopper: Stopper) {
+    let mut open = [true; 3];
+    loop {
+        let [a, b, c] = &mut streams;
+        // `select!` polls only the branches whose stream is still open, and
+        // takes its `else` when none is.
+        let (which, signal) = tokio::select! {
+            signal = a.recv(), if open[0] => (0, signal),
+            signal = b.recv(), if open[1] => (1, signal),
+            signal = c.recv(), if open[2] => (2, signal),
+            else => return,
+        };
+        match signal {
+            Some(()) => stopper.stop(),
+            None => open[which] = false,
+        }
+    }
+}
+// ANCHOR_END: stop_on_each
 
 /// Elsewhere, Ctrl-C only.
 #[cfg(not(unix))]
@@ -115,4 +143,46 @@ pub fn stop_on_signals(stopper: Stopper) -> io::Result<()> {
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream that delivers `signals` signals, then ends.
+    struct Delivers {
+        signals: usize,
+    }
+
+    impl Signals for Delivers {
+        // An `async fn`, as tokio's: nothing happens until it is polled.
+        async fn recv(&mut self) -> Option<()> {
+            self.signals = self.signals.checked_sub(1)?;
+            Some(())
+        }
+    }
+
+    #[test]
+    fn streams_that_end_are_left_alone_not_waited_on_again_and_again() {
+        let (stopper, shutdown) = Stopper::new();
+        let streams = [
+            Delivers { signals: 0 },
+            Delivers { signals: 2 },
+            Delivers { signals: 0 },
+        ];
+        // On a thread of its own: a loop that waits on an ended stream again
+        // never yields, and would hang the test rather than fail it.
+        let (returned, forwarding) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(stop_on_each(streams, stopper));
+            let _ = returned.send(());
+        });
+        forwarding
+            .recv_timeout(Duration::from_secs(5))
+            .expect("stop_on_each returns once every stream has ended");
+        assert!(shutdown.is_stopping(), "the two signals stopped the server");
+    }
 }
