@@ -239,6 +239,7 @@ impl<'a> LineReader<'a> {
         }
     }
 
+    // ANCHOR: line_reader
     /// Reads the next message. An `Err` is a broken connection.
     fn next_message(&mut self) -> io::Result<Received> {
         let mut chunk = [0u8; SIZE];
@@ -273,6 +274,7 @@ impl<'a> LineReader<'a> {
         }
         None
     }
+    // ANCHOR_END: line_reader
 
     /// A read waited --idle-timeout: the line that had begun, if any, is given up.
     fn timed_out(&mut self) -> Received {

@@ -274,6 +274,7 @@ impl<'a> LineReader<'a> {
         }
     }
 
+    // ANCHOR: bound
     /// The next complete message among the bytes received, if there is one.
     fn complete_message(&mut self) -> Option<Received> {
         if let Some(newline) = self.pending.iter().position(|&byte| byte == b'\n') {
@@ -292,6 +293,7 @@ impl<'a> LineReader<'a> {
         }
         None
     }
+    // ANCHOR_END: bound
 
     /// Adds what one read returned; of an over-long line, only its end is kept.
     fn push(&mut self, received: &[u8]) {

@@ -251,14 +251,17 @@ impl<'a> LineReader<'a> {
 
     /// Reads the next message. An `Err` is a broken connection.
     fn next_message(&mut self) -> io::Result<Received> {
+        // ANCHOR: deadline
         // The deadline starts now, as the server starts waiting, and does
         // not move: a client that sends a byte now and then gets no more time.
         let deadline = self.idle_timeout.map(|timeout| Instant::now() + timeout);
+        // ANCHOR_END: deadline
         let mut chunk = [0u8; SIZE];
         loop {
             if let Some(message) = self.complete_message() {
                 return Ok(message);
             }
+            // ANCHOR: time_left
             if let Some(deadline) = deadline {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
@@ -266,6 +269,7 @@ impl<'a> LineReader<'a> {
                 }
                 self.stream.set_read_timeout(Some(left))?;
             }
+            // ANCHOR_END: time_left
             let n = match (&mut self.stream).read(&mut chunk) {
                 Ok(n) => n,
                 Err(e) if is_timeout(&e) => return Ok(self.timed_out()),

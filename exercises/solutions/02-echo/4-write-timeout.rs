@@ -149,6 +149,7 @@ fn handle_client(mut stream: &TcpStream, address: SocketAddr, server: &Server) {
             Ok(Received::IdleTimeout { unfinished }) => break Ending::IdleTimeout { unfinished },
             Err(e) => break Ending::Broken(e),
         };
+        // ANCHOR: not_reading
         if let Err(e) = stream.write_all(reply.as_bytes()) {
             break if is_timeout(&e) {
                 Ending::NotReading
@@ -156,6 +157,7 @@ fn handle_client(mut stream: &TcpStream, address: SocketAddr, server: &Server) {
                 Ending::Broken(e)
             };
         }
+        // ANCHOR_END: not_reading
     };
     if let Some(error) = ending.error_line() {
         let _ = stream.write_all(error.as_bytes());
