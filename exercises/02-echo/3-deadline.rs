@@ -245,7 +245,7 @@ struct Line {
     ending: &'static str,
 }
 
-/// Reads one client's lines, bounded in size and in time. One per
+/// Reads one client's lines, bounded in size. One per
 /// connection: it may hold the start of the next line already.
 struct LineReader<'a> {
     stream: &'a TcpStream,

@@ -484,7 +484,10 @@ impl<'a> LineReader<'a> {
 
     /// Reads the next message. An `Err` is a broken connection.
     fn next_message(&mut self) -> io::Result<Received> {
-        let deadline = self.idle_timeout.map(|timeout| Instant::now() + timeout);
+        // (None if it is too far away to count to: --idle-timeout 1e19.)
+        let deadline = self
+            .idle_timeout
+            .and_then(|timeout| Instant::now().checked_add(timeout));
         let mut chunk = [0u8; SIZE];
         loop {
             if let Some(message) = self.complete_message() {

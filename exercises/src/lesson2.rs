@@ -121,8 +121,9 @@ pub fn exercises() -> Vec<Exercise> {
             program: SERVER,
             lesson: (LESSON, "A deadline, not a timeout"),
             hint: "At the top of `next_message`: `let deadline = \
-                   self.idle_timeout.map(|t| Instant::now() + t);` (the reader keeps the \
-                   timeout, not the socket). Before each read, \
+                   self.idle_timeout.and_then(|t| Instant::now().checked_add(t));` (the \
+                   reader keeps the timeout, not the socket; `checked_add`, because \
+                   `--idle-timeout 1e19` is too far away to count to). Before each read, \
                    `deadline.saturating_duration_since(Instant::now())` is the time left: \
                    if it is zero, the message timed out; otherwise set it as the read \
                    timeout.",

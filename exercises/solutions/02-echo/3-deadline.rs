@@ -254,7 +254,10 @@ impl<'a> LineReader<'a> {
         // ANCHOR: deadline
         // The deadline starts now, as the server starts waiting, and does
         // not move: a client that sends a byte now and then gets no more time.
-        let deadline = self.idle_timeout.map(|timeout| Instant::now() + timeout);
+        // (None if it is too far away to count to: --idle-timeout 1e19.)
+        let deadline = self
+            .idle_timeout
+            .and_then(|timeout| Instant::now().checked_add(timeout));
         // ANCHOR_END: deadline
         let mut chunk = [0u8; SIZE];
         loop {
