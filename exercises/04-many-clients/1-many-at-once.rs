@@ -1,10 +1,11 @@
 //! Exercise 4.1: many clients at once.
 //!
-//! Lesson 4 starts from a shell loop of clients, one after another, that
-//! counts answers without checking them. This is that loop in Rust. It never
-//! has two clients in flight at once, so it cannot see what only concurrency
-//! shows: run against `counter_server --demo-race`, whose ids are taken
-//! without the lock, it still sees nothing wrong. Make it a test of the server:
+//! Lesson 4 starts from a shell loop of clients that counts answers without
+//! checking them. This is such a loop in Rust, and a weaker one: its clients
+//! go one after another, never two in flight at once, so it cannot see what
+//! only concurrency shows: run against `counter_server --demo-race`, whose ids
+//! are taken without the lock, it still sees nothing wrong. Make it a test of
+//! the server:
 //!
 //! - start `--clients N` clients at once: a thread each, all waiting at a
 //!   `std::sync::Barrier`, so that they go together;

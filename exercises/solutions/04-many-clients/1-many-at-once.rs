@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     let config = Config::from_args();
     let address = SocketAddr::from(([127, 0, 0, 1], config.port));
 
+    // ANCHOR: at_once
     // Every client waits at the barrier until all are ready: then they all
     // go at once, which is what "many clients at once" means.
     let start = Arc::new(Barrier::new(config.clients));
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
             }
         }
     }
+    // ANCHOR_END: at_once
     let replies: Vec<io::Result<String>> = threads
         .into_iter()
         .map(|thread| {
@@ -51,12 +53,14 @@ fn main() -> ExitCode {
         ids.len()
     );
 
+    // ANCHOR: ids
     // The ids as a set: a fresh server gives exactly 1..N, each once, in any order.
     let unique: BTreeSet<u64> = ids.iter().copied().collect();
     let duplicates = ids.len() - unique.len();
     let expected = 1..=config.clients as u64;
     let gaps = expected.clone().filter(|id| !unique.contains(id)).count();
     let exact = duplicates == 0 && unique.iter().copied().eq(expected);
+    // ANCHOR_END: ids
     if exact {
         println!("ids: exactly 1 to {}", config.clients);
     } else {

@@ -79,6 +79,7 @@ fn main() -> ExitCode {
     }
 }
 
+// ANCHOR: client
 /// One client, the original's: connect, send one message, read the reply
 /// until the server closes. Its id, or why it failed.
 fn client(address: SocketAddr) -> Result<u64, String> {
@@ -108,6 +109,7 @@ fn client(address: SocketAddr) -> Result<u64, String> {
         }
     })
 }
+// ANCHOR_END: client
 
 /// The id in `Hello Client {id}, server received your message!`.
 fn parse_greeting(reply: &str) -> Option<u64> {

@@ -412,6 +412,7 @@ impl WorkerPool {
         let _ = self.waiting_clients.send(job);
     }
 
+    // ANCHOR: shut_down
     /// Closes the channel and waits, at most `grace`, for the workers: each
     /// finishes the jobs already waiting, sees the channel closed, and ends.
     /// Returns how many were still busy when it gave up.
@@ -427,8 +428,10 @@ impl WorkerPool {
             _ => self.workers.iter().filter(|w| !w.is_finished()).count(),
         }
     }
+    // ANCHOR_END: shut_down
 }
 
+// ANCHOR: work
 /// A worker's life: take the next job, run it, repeat until the channel closes.
 fn work(n: usize, jobs: &Mutex<Receiver<Job>>) {
     loop {
@@ -446,6 +449,7 @@ fn work(n: usize, jobs: &Mutex<Receiver<Job>>) {
         }
     }
 }
+// ANCHOR_END: work
 
 /// What the command line asks for. (Given code: not part of the exercises.)
 struct Config {
