@@ -228,7 +228,7 @@ pub fn a_pool_of_two_cannot_serve_a_third_long_session(target: &Target) {
     );
 }
 
-/// With a pool, Ctrl-C still ends within a second: the idle client is told,
+/// With a pool, Ctrl-C still ends within two seconds: the idle client is told,
 /// and a client waiting in the queue for a worker is served.
 pub fn the_worker_pool_shuts_down_cleanly(target: &Target) {
     let mut server = target.start(&["--workers", "1"]);

@@ -83,9 +83,13 @@ fn main() -> ExitCode {
 /// One client, the original's: connect, send one message, read the reply
 /// until the server closes. Its id, or why it failed.
 fn client(address: SocketAddr) -> Result<u64, String> {
-    let mut stream = TcpStream::connect(address).map_err(|e| format!("cannot connect: {e}"))?;
+    // With a deadline: when a server's accept queue is full, Linux drops
+    // new attempts, and a plain `connect` retries for minutes.
+    let mut stream = TcpStream::connect_timeout(&address, ANSWER_TIMEOUT)
+        .map_err(|e| format!("cannot connect: {e}"))?;
     stream
         .set_read_timeout(Some(ANSWER_TIMEOUT))
+        .and_then(|()| stream.set_write_timeout(Some(ANSWER_TIMEOUT)))
         .map_err(|e| e.to_string())?;
     stream
         .write_all(b"Hello, Server!")
