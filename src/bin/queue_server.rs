@@ -41,12 +41,10 @@ use threaded_servers::{announce, say, warn};
 /// Where the server listens: this machine only, port 65432 (`--host` and
 /// `--port` override it). The tutorial names no port; this is the course's.
 const ADDR: (&str, u16) = ("127.0.0.1", Protocol::Queue.default_port());
-// ANCHOR: queue_capacity
 /// How many messages may wait in the queue. When it is full, every client
 /// thread that has a message to add waits, and stops reading its socket
 /// meanwhile: the queue's memory stays bounded, and TCP slows the senders.
 const QUEUE_CAPACITY: usize = 1024;
-// ANCHOR_END: queue_capacity
 /// How long a leaving client's thread waits for its last replies to go out.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -343,6 +343,7 @@ enum Delivery {
     Dropped,
 }
 
+// ANCHOR: send_or_drop
 /// Sends one line to a registered client. A client that cannot take it
 /// (it has gone, or its connection broke) is disconnected.
 fn send_or_drop(client_connections: &ClientConnections, client_id: u64, line: &str) -> Delivery {
@@ -360,6 +361,7 @@ fn send_or_drop(client_connections: &ClientConnections, client_id: u64, line: &s
     let _ = client.stream.shutdown(Shutdown::Both);
     Delivery::Dropped
 }
+// ANCHOR_END: send_or_drop
 
 /// How a session ended.
 enum Ending {

@@ -232,9 +232,11 @@ fn handle_client(
         say!("Client {from} disconnected (left before its greeting).");
         return;
     }
+    // ANCHOR: greeted
     // From now on, every write to this client is the processing thread's.
     let _ = stream.set_write_timeout(Some(SEND_WAIT));
     client_connections.register(client);
+    // ANCHOR_END: greeted
     say!("Client {from} connected from {address}");
 
     let mut lines = LineReader::new(stream, server.config.idle_timeout);
@@ -368,6 +370,7 @@ fn send_or_drop(client_connections: &ClientConnections, client_id: u64, line: &s
     let Some(client) = client_connections.get(client_id) else {
         return Delivery::NotRegistered;
     };
+    // ANCHOR: timed_out
     let why = match (&*client.stream).write_all(format!("{line}\n").as_bytes()) {
         Ok(()) => return Delivery::Sent,
         Err(e) if is_timeout(&e) => "not reading its replies".to_string(),
@@ -375,6 +378,7 @@ fn send_or_drop(client_connections: &ClientConnections, client_id: u64, line: &s
     };
     say!("Client {client_id}: {why}; disconnecting it.");
     client.not_reading.store(true, Ordering::SeqCst);
+    // ANCHOR_END: timed_out
     client_connections.forget(client_id);
     // Ending both directions wakes the client's thread, which leaves.
     let _ = client.stream.shutdown(Shutdown::Both);

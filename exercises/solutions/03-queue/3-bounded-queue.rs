@@ -15,10 +15,12 @@ use std::time::{Duration, Instant};
 const SIZE: usize = 1024;
 /// The line that ends a client's session.
 const DISCONNECT_MSG: &str = "!DISCONNECT";
+// ANCHOR: queue_capacity
 /// How many messages may wait in the queue. When it is full, a client
 /// thread with a message to add waits, and reads nothing meanwhile: the
 /// queue's memory stays bounded, and TCP slows the senders down.
 const QUEUE_CAPACITY: usize = 1024;
+// ANCHOR_END: queue_capacity
 /// How long the processing thread lets one write wait for room in a
 /// client's socket buffers. It serves every client, so it must not wait for
 /// one: a client whose buffers stay full that long is not reading.
@@ -67,9 +69,11 @@ fn main() -> ExitCode {
         connections: Arc::default(),
     });
 
+    // ANCHOR: bounded_queue
     // The original's `client_connections`, and its `message_queue` (bounded).
     let client_connections = Arc::new(ClientConnections::default());
     let (message_queue, queued_messages) = mpsc::sync_channel::<Event>(QUEUE_CAPACITY);
+    // ANCHOR_END: bounded_queue
     // The original's processing thread. Nothing waits for it: when the
     // process ends, it ends too (the original's daemon thread).
     let processing = {

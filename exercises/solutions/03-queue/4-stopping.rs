@@ -168,6 +168,7 @@ fn main() -> ExitCode {
     // it, and leaves through the queue; the processing thread answers all
     // of it and tells each client the server is stopping; then the queue
     // closes (when the last sender is gone: each client thread's, and ours).
+    // ANCHOR: stop
     println!("Server is shutting down: answering every message already received...");
     drop(message_queue);
     let deadline = Instant::now() + SHUTDOWN_GRACE;
@@ -184,6 +185,7 @@ fn main() -> ExitCode {
         eprintln!("the processing thread panicked");
     }
     println!("Server stopped.");
+    // ANCHOR_END: stop
     ExitCode::SUCCESS
 }
 
@@ -322,6 +324,7 @@ fn handle_client(
         Ending::ServerStopping => Some(SHUTDOWN_NOTICE.to_string()),
         other => other.error_line(),
     };
+    // ANCHOR: leave
     // Leave through the queue, behind our own messages, and wait until the
     // processing thread has answered them all before closing the connection.
     let (done, all_answered) = mpsc::channel();
@@ -335,6 +338,7 @@ fn handle_client(
     }
     client_connections.forget(from);
     close_gracefully(stream);
+    // ANCHOR_END: leave
     say!("Client {from} disconnected ({}).", ending.reason());
 }
 
