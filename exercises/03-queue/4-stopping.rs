@@ -43,8 +43,9 @@ const DISCONNECT_MSG: &str = "!DISCONNECT";
 /// queue's memory stays bounded, and TCP slows the senders down.
 const QUEUE_CAPACITY: usize = 1024;
 /// How long the processing thread lets one write wait for room in a
-/// client's socket buffers. It serves every client, so it must not wait for
-/// one: a client whose buffers stay full that long is not reading.
+/// client's socket buffers: a millisecond asked, which Linux rounds up to a
+/// clock tick (a few milliseconds). It serves every client, so it must not
+/// wait for one: a client whose buffers stay full that long is not reading.
 const SEND_WAIT: Duration = Duration::from_millis(1);
 /// How much of what a refused client sent is read and dropped before the close.
 const LINGER_BYTES: usize = 1024 * 1024;
@@ -403,11 +404,14 @@ fn send_or_drop(client_connections: &ClientConnections, client_id: u64, line: &s
     };
     let why = match (&*client.stream).write_all(format!("{line}\n").as_bytes()) {
         Ok(()) => return Delivery::Sent,
-        Err(e) if is_timeout(&e) => "not reading its replies".to_string(),
+        Err(e) if is_timeout(&e) => {
+            // Its buffers stayed full: the one way to be "not reading".
+            client.not_reading.store(true, Ordering::SeqCst);
+            "not reading its replies".to_string()
+        }
         Err(e) => format!("connection lost: {e}"),
     };
     say!("Client {client_id}: {why}; disconnecting it.");
-    client.not_reading.store(true, Ordering::SeqCst);
     client_connections.forget(client_id);
     // Ending both directions wakes the client's thread, which leaves.
     let _ = client.stream.shutdown(Shutdown::Both);

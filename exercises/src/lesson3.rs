@@ -24,7 +24,7 @@ pub fn exercises() -> Vec<Exercise> {
                    after the guard is gone. A failed write is not a panic: log it, \
                    forget the client, and carry on with the next message. A client \
                    missing from the registry (it left) simply gets no reply. The \
-                   client's entry must leave the registry however its thread ends.",
+                   client's entry leaves the registry when it leaves.",
             checks: &[
                 Check {
                     checks: "20 clients that reset before their replies: the processing thread answers the next client",

@@ -366,8 +366,15 @@ impl ServerProcess {
     /// Stdout lines received so far, and stderr, for failure messages.
     pub fn output(&self) -> String {
         let tail = |text: &str| {
-            // The end is what matters; a flooded console would bury it.
-            let lines: Vec<&str> = text.lines().collect();
+            // The end is what matters; a flooded console would bury it, and
+            // a client's kilobyte of text is no clearer than its first bytes.
+            let lines: Vec<String> = text
+                .lines()
+                .map(|line| match line.char_indices().nth(160) {
+                    Some((cut, _)) => format!("{}...", &line[..cut]),
+                    None => line.to_string(),
+                })
+                .collect();
             let skipped = lines.len().saturating_sub(40);
             let shown = lines[skipped..].join("\n");
             if skipped > 0 {

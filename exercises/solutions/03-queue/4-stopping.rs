@@ -27,8 +27,9 @@ const DISCONNECT_MSG: &str = "!DISCONNECT";
 /// queue's memory stays bounded, and TCP slows the senders down.
 const QUEUE_CAPACITY: usize = 1024;
 /// How long the processing thread lets one write wait for room in a
-/// client's socket buffers. It serves every client, so it must not wait for
-/// one: a client whose buffers stay full that long is not reading.
+/// client's socket buffers: a millisecond asked, which Linux rounds up to a
+/// clock tick (a few milliseconds). It serves every client, so it must not
+/// wait for one: a client whose buffers stay full that long is not reading.
 const SEND_WAIT: Duration = Duration::from_millis(1);
 /// How long a leaving client's thread waits for its last replies to go out.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -324,7 +325,6 @@ fn handle_client(
         Ending::ServerStopping => Some(SHUTDOWN_NOTICE.to_string()),
         other => other.error_line(),
     };
-    // ANCHOR: leave
     // Leave through the queue, behind our own messages, and wait until the
     // processing thread has answered them all before closing the connection.
     let (done, all_answered) = mpsc::channel();
@@ -338,7 +338,6 @@ fn handle_client(
     }
     client_connections.forget(from);
     close_gracefully(stream);
-    // ANCHOR_END: leave
     say!("Client {from} disconnected ({}).", ending.reason());
 }
 
@@ -437,11 +436,14 @@ fn send_or_drop(client_connections: &ClientConnections, client_id: u64, line: &s
     };
     let why = match (&*client.stream).write_all(format!("{line}\n").as_bytes()) {
         Ok(()) => return Delivery::Sent,
-        Err(e) if is_timeout(&e) => "not reading its replies".to_string(),
+        Err(e) if is_timeout(&e) => {
+            // Its buffers stayed full: the one way to be "not reading".
+            client.not_reading.store(true, Ordering::SeqCst);
+            "not reading its replies".to_string()
+        }
         Err(e) => format!("connection lost: {e}"),
     };
     say!("Client {client_id}: {why}; disconnecting it.");
-    client.not_reading.store(true, Ordering::SeqCst);
     client_connections.forget(client_id);
     // Ending both directions wakes the client's thread, which leaves.
     let _ = client.stream.shutdown(Shutdown::Both);
