@@ -101,6 +101,7 @@ pub fn all() -> Vec<Exercise> {
         crate::lesson2::exercises(),
         crate::lesson3::exercises(),
         crate::lesson4::exercises(),
+        crate::lesson6::exercises(),
     ]
     .into_iter()
     .flatten()
