@@ -671,8 +671,9 @@ fn the_quoted_compile_errors_are_the_ones_rustc_gives() {
     assert!(checked >= 1, "no lesson quotes a compiler error");
 }
 
-/// Test names a lesson's tables give as proof: `name`, `name::threads` or
-/// `name::tasks` (one style of server), or `case::server` (a hostile case).
+/// Test names a lesson's tables give as proof: `name`, `name::threads`,
+/// `name::events` or `name::tasks` (one style of server), or `case::server`
+/// (a hostile case).
 fn proofs_named_in(text: &str) -> Vec<String> {
     let mut names = Vec::new();
     let mut proof_column = None;
@@ -725,17 +726,16 @@ fn every_test_a_lesson_names_exists() {
         for name in proofs_named_in(&text) {
             let exists = match name.split_once("::") {
                 // A lesson suite's test for one style of server:
-                // `for_threads_and_tasks!(name);` above `fn name(style: Style)`.
-                // `for_threads_and_tasks!(test);` above `fn test(style: Style)`,
-                // or `for_threads_and_tasks!(lesson::test);` for a check in
+                // `for_every_style!(test);` above `fn test(style: Style)`,
+                // or `for_every_style!(lesson::test);` for a check in
                 // src/harness/lesson.rs.
-                Some((test, "threads" | "tasks")) => {
+                Some((test, "threads" | "events" | "tasks")) => {
                     let in_the_file = tests
                         .lines()
-                        .any(|line| line == format!("for_threads_and_tasks!({test});"))
+                        .any(|line| line == format!("for_every_style!({test});"))
                         && tests.contains(&format!("fn {test}(style: Style)"));
                     let in_the_harness = tests.lines().any(|line| {
-                        line.strip_prefix("for_threads_and_tasks!(")
+                        line.strip_prefix("for_every_style!(")
                             .and_then(|rest| rest.strip_suffix(&format!("::{test});")))
                             .is_some_and(|lesson| {
                                 fs::read_to_string(root().join(format!("src/harness/{lesson}.rs")))
