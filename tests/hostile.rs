@@ -78,6 +78,10 @@ for_servers!(a_silent_client_is_closed_after_the_idle_timeout: counter, echo, qu
 
 for_servers!(a_drip_feeding_client_is_closed_after_the_idle_timeout: echo, queue, event_echo, event_queue, async_echo, async_queue);
 
+for_servers!(a_slow_reader_gets_every_echo_of_a_large_burst: echo, event_echo, async_echo);
+
+for_servers!(a_client_that_stops_reading_costs_no_cpu: echo, queue, event_echo, event_queue, async_echo, async_queue);
+
 for_servers!(a_client_that_never_reads: echo, queue, event_echo, event_queue, async_echo, async_queue);
 
 for_servers!(two_hundred_resets_at_once: counter, echo, queue, event_counter, event_echo, event_queue, async_counter, async_echo, async_queue);

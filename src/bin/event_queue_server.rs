@@ -149,7 +149,7 @@ impl Service for Queue {
             say!("Client {client_id} connected from {}", connection.address());
         }
         if let Sent::Failed(e) = sent {
-            self.drop_client(clients, client_id, Ending::Broken(e));
+            self.drop_client(clients, token, client_id, Ending::Broken(e));
         }
     }
 
@@ -213,7 +213,7 @@ impl Service for Queue {
             Deadline::Idle => {}
             Deadline::Write => {
                 say!("Client {client_id}: not reading its replies; disconnecting it.");
-                self.drop_client(clients, client_id, Ending::NotReading);
+                self.drop_client(clients, token, client_id, Ending::NotReading);
             }
         }
     }
@@ -323,16 +323,21 @@ impl Queue {
                 Ending::Broken(e)
             }
         };
-        self.drop_client(clients, client_id, ending);
+        self.drop_client(clients, token, client_id, ending);
         Delivery::Dropped
     }
     // ANCHOR_END: send_or_drop
 
     /// Forgets a client and closes its connection at once.
-    fn drop_client(&mut self, clients: &mut Clients<Member>, client_id: u64, ending: Ending) {
-        if let Some(token) = self.client_connections.remove(&client_id) {
-            clients.abort(token, ending);
-        }
+    fn drop_client(
+        &mut self,
+        clients: &mut Clients<Member>,
+        token: Token,
+        client_id: u64,
+        ending: Ending,
+    ) {
+        self.client_connections.remove(&client_id);
+        clients.abort(token, ending);
     }
 }
 

@@ -343,8 +343,6 @@ impl<T> Clients<T> {
         }
         let received = loop {
             if let Some(message) = connection.lines.next_message() {
-                // The wait for this message is over.
-                connection.idle = None;
                 break Ok(message);
             }
             // Once the server is stopping, ask the socket itself: what
@@ -379,7 +377,11 @@ impl<T> Clients<T> {
             }
         };
         match received {
-            Ok(message) => Input::Next(Next::after(Ok(message), stopping.is_some())),
+            Ok(message) => {
+                // The wait for this message is over.
+                connection.idle = None;
+                Input::Next(Next::after(Ok(message), stopping.is_some()))
+            }
             Err(()) => {
                 // Nothing complete: the server waits for the next message.
                 // Its deadline starts now, unless the wait had begun already
