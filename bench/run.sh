@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every benchmark lessons 4 and 5 quote, and writes BENCHMARKS.md from
+# Runs every benchmark lessons 4 to 6 quote, and writes BENCHMARKS.md from
 # the numbers (nothing in that file is typed in by hand).
 #
 #   bash bench/run.sh              # 5 runs of each, about 15 minutes
@@ -123,7 +123,7 @@ worst_kib() { for s in "$@"; do median "kib[$s]"; done | sort -g | tail -1; }
 cat > "$OUT" <<EOF
 # Benchmarks
 
-What lessons 4 and 5 measure, measured. This file is written by
+What lessons 4 to 6 measure, measured. This file is written by
 \`bench/run.sh\` from one run of it; no figure here is typed in by hand.
 Rerun it to get your own: the ratios should hold, the absolute numbers will
 not.

@@ -18,7 +18,6 @@ use std::net::SocketAddr;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
-// ANCHOR: all
 const SIZE: usize = 1024;
 const DISCONNECT_MSG: &str = "!DISCONNECT";
 const SERVER: Token = Token(0);
@@ -35,6 +34,7 @@ fn main() {
     let port = server.local_addr().unwrap().port();
     println!("[LISTENING] Server is listening on port {port}");
 
+    // ANCHOR: loop
     let mut clients: HashMap<Token, (TcpStream, SocketAddr)> = HashMap::new();
     let mut next_token = 1;
     let mut events = Events::with_capacity(128);
@@ -83,5 +83,5 @@ fn main() {
             }
         }
     }
+    // ANCHOR_END: loop
 }
-// ANCHOR_END: all

@@ -101,8 +101,6 @@ impl Service for Counter {
             say!("Client {client_id} connected from {}", connection.address());
         }
     }
-
-    // ANCHOR: handle_client
     /// The original's `handle_client`, as the steps of a state machine: this
     /// runs each time the client's socket is ready, until it has answered.
     fn serve(&mut self, clients: &mut Clients<Visit>, token: Token) {
@@ -141,7 +139,6 @@ impl Service for Counter {
         };
         answer(clients, token, &reply, ending);
     }
-    // ANCHOR_END: handle_client
 
     fn timed_out(&mut self, clients: &mut Clients<Visit>, token: Token, which: Deadline) {
         let Some(&Visit {

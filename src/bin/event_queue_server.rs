@@ -49,14 +49,12 @@ const ADDR: (&str, u16) = ("127.0.0.1", Protocol::Queue.default_port());
 /// reads on. (A line just read owns up to a kilobyte: the queue's memory
 /// stays bounded, as the other queue servers' bounded channels keep it.)
 const QUEUE_CAPACITY: usize = 1024;
-// ANCHOR: reply_backlog
 /// How many bytes of replies may wait for a client whose socket buffers
 /// are full. Past this the client is not reading: it is disconnected, and
 /// what it had not taken is lost with the connection, as Redis drops a
 /// client whose output buffer overflows. (About a megabyte, as the async
 /// server's mailbox of 1,024 lines of up to about 1 KiB.)
 const REPLY_BACKLOG: usize = 1024 * 1024;
-// ANCHOR_END: reply_backlog
 
 /// Lesson 5: lesson 3's queue server, as one thread running one event loop.
 #[derive(Parser)]
@@ -105,6 +103,7 @@ struct Queue {
     /// Every client's messages, in the order they were read.
     message_queue: VecDeque<Event>,
 }
+// ANCHOR_END: queue
 
 /// What goes through the `message_queue`: everything a client has to say,
 /// so that its replies come in the order it spoke.
@@ -121,7 +120,6 @@ enum Event {
         ending: Ending,
     },
 }
-// ANCHOR_END: queue
 
 /// What the server keeps about a client.
 #[derive(Default)]
@@ -152,8 +150,6 @@ impl Service for Queue {
             self.drop_client(clients, token, client_id, Ending::Broken(e));
         }
     }
-
-    // ANCHOR: serve
     /// The original's client thread, one turn at a time: every line the
     /// client has sent goes into the queue; then the queue is answered.
     fn serve(&mut self, clients: &mut Clients<Member>, token: Token) {
@@ -197,7 +193,6 @@ impl Service for Queue {
         }
         self.process_messages(clients);
     }
-    // ANCHOR_END: serve
 
     fn timed_out(&mut self, clients: &mut Clients<Member>, token: Token, which: Deadline) {
         let Some(&Member { client_id, leaving }) = clients.client(token) else {
@@ -297,8 +292,6 @@ impl Queue {
         }
     }
     // ANCHOR_END: process_messages
-
-    // ANCHOR: send_or_drop
     /// Sends one line to a registered client, without waiting: into its
     /// socket if there is room, or its output buffer if that holds less
     /// than `REPLY_BACKLOG`. A client whose buffer is that full is not
@@ -326,7 +319,6 @@ impl Queue {
         self.drop_client(clients, token, client_id, ending);
         Delivery::Dropped
     }
-    // ANCHOR_END: send_or_drop
 
     /// Forgets a client and closes its connection at once.
     fn drop_client(

@@ -117,8 +117,6 @@ pub enum Deadline {
     /// Output pending for `--write-timeout` without the client taking any of it.
     Write,
 }
-
-// ANCHOR: connection
 /// One client: its socket, where it stands, its buffers and its deadlines.
 /// `T` is what the server itself keeps about it (its id, say).
 pub struct Connection<T> {
@@ -147,7 +145,6 @@ pub struct Connection<T> {
     /// How its session ended, once it has.
     ending: Option<Ending>,
 }
-// ANCHOR_END: connection
 
 impl<T> Connection<T> {
     /// The client's address and port.
@@ -442,8 +439,6 @@ impl<T> Clients<T> {
     pub fn received(&self, n: usize) -> &[u8] {
         &self.buffer[..n]
     }
-
-    // ANCHOR: send
     /// Sends `parts`, one after the other, to the client under `token`.
     ///
     /// With nothing pending, they go straight to the socket, in one
@@ -506,9 +501,6 @@ impl<T> Clients<T> {
         self.arm_timer(token);
         Sent::Pending
     }
-    // ANCHOR_END: send
-
-    // ANCHOR: flush
     /// Sends what waits in the output buffer, as far as the socket takes
     /// it. When all of it is out, `WRITABLE` is no longer asked for (the
     /// socket is nearly always writable: asking would wake the loop for
@@ -566,9 +558,6 @@ impl<T> Clients<T> {
             self.close(token);
         }
     }
-    // ANCHOR_END: flush
-
-    // ANCHOR: finish
     /// Ends the client's session as `ending`, after sending `last` (an
     /// error line, a greeting): the connection closes once every byte for
     /// the client is out, with the lingering close.
@@ -590,7 +579,6 @@ impl<T> Clients<T> {
             Sent::Failed(_) => self.close(token),
         }
     }
-    // ANCHOR_END: finish
 
     /// Ends the session of a client that does not take what it is sent:
     /// what waits for it is dropped, and the connection closes with the
@@ -614,8 +602,6 @@ impl<T> Clients<T> {
         }
         self.close(token);
     }
-
-    // ANCHOR: start_closing
     /// The lingering close, first half: we are done writing (the client
     /// reads end of stream after the last reply). Then `linger` reads and
     /// drops what the client still sends until it closes too: closing a
@@ -682,7 +668,6 @@ impl<T> Clients<T> {
             self.close(token);
         }
     }
-    // ANCHOR_END: start_closing
 
     /// Closes the connection now: its socket leaves the loop, its deadline
     /// the timers, and it goes to `finished`, for the server's log line.
@@ -698,8 +683,6 @@ impl<T> Clients<T> {
         let _ = self.registry.deregister(&mut connection.stream);
         self.finished.push(connection);
     }
-
-    // ANCHOR: ready
     /// The loop's part when mio reports the client's socket ready: note
     /// "readable", send pending output if there is room, go on with a
     /// lingering close. Returns true if the server should now serve the
@@ -726,7 +709,6 @@ impl<T> Clients<T> {
             State::Reading => true,
         }
     }
-    // ANCHOR_END: ready
 
     /// True while the client's session goes on (it is not closing).
     pub fn is_serving(&self, token: Token) -> bool {

@@ -138,31 +138,23 @@ impl Server {
     }
     // ANCHOR_END: stop_on_signals
 
-    // ANCHOR: run
     /// Serves clients until Ctrl-C, then until every client is done (at
     /// most `SHUTDOWN_GRACE`). Returns how many clients were still
     /// connected when it gave up on them.
+    // ANCHOR: run
     pub fn run<S: Service>(mut self, service: &mut S) -> io::Result<usize> {
         let mut clients = Clients::new(self.poll.registry().try_clone()?, &self.limits);
         let mut events = Events::with_capacity(1024);
         let mut stop_by: Option<Instant> = None;
-        loop {
-            let now = Instant::now();
-            if stop_by.is_some_and(|by| clients.is_empty() || now >= by) {
-                break;
-            }
-            // Wait for the first socket to be ready, or the first deadline
-            // to pass; not at all if a client still has data to read.
-            let timeout = if clients.owed.is_empty() {
-                let grace_left = stop_by.map(|by| by.saturating_duration_since(now));
-                earliest(clients.timers.timeout(now), grace_left)
-            } else {
-                Some(Duration::ZERO)
-            };
+        while !stop_by.is_some_and(|by| clients.is_empty() || Instant::now() >= by) {
+            // The one wait: until a socket is ready, or the earliest
+            // deadline passes.
+            let timeout = wait_at_most(&clients, stop_by);
             match self.poll.poll(&mut events, timeout) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 result => result?,
             }
+            // Whatever each ready socket allows, without waiting.
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_clients(&mut clients, service),
@@ -178,39 +170,52 @@ impl Server {
                     }
                 }
             }
-            // The clients whose turn ended with data still to read.
-            for token in std::mem::take(&mut clients.owed) {
-                if clients.is_serving(token) {
-                    serve(&mut clients, service, token);
-                }
-            }
-            // The deadlines that passed.
-            let now = Instant::now();
-            while let Some((_, token)) = clients.timers.pop_passed(now) {
-                if token == LISTENER {
-                    self.paused_until = None;
-                    self.accept_clients(&mut clients, service);
-                } else if let Some(which) = clients.expire(token, now) {
-                    service.timed_out(&mut clients, token, which);
-                }
-            }
+            self.serve_the_owed(&mut clients, service);
+            self.act_on_deadlines(&mut clients, service);
             for connection in clients.take_finished() {
                 service.disconnected(connection);
             }
         }
         let unfinished = clients.len();
-        // Closes every socket still open.
-        drop(clients);
-        // Every connection still in the accept queue completed its
-        // handshake before the server stopped: tell it, rather than let it
-        // be reset when the listening socket closes.
-        let _ = self.poll.registry().deregister(&mut self.listener);
-        turn_away_waiting_clients(&std::net::TcpListener::from(OwnedFd::from(self.listener)));
+        drop(clients); // Closes every socket still open.
+        self.turn_away_waiting_clients();
         Ok(unfinished)
     }
     // ANCHOR_END: run
 
-    // ANCHOR: accept_clients
+    /// The clients whose turn ended with data still to read: their next turn.
+    fn serve_the_owed<S: Service>(&mut self, clients: &mut Clients<S::Client>, service: &mut S) {
+        for token in std::mem::take(&mut clients.owed) {
+            if clients.is_serving(token) {
+                serve(clients, service, token);
+            }
+        }
+    }
+
+    // ANCHOR: act_on_deadlines
+    /// Every deadline that has passed: the accept back-off's end, or a
+    /// client's (its lingering close's end, or its idle or write deadline).
+    fn act_on_deadlines<S: Service>(&mut self, clients: &mut Clients<S::Client>, service: &mut S) {
+        let now = Instant::now();
+        while let Some((_, token)) = clients.timers.pop_passed(now) {
+            if token == LISTENER {
+                self.paused_until = None;
+                self.accept_clients(clients, service);
+            } else if let Some(which) = clients.expire(token, now) {
+                service.timed_out(clients, token, which);
+            }
+        }
+    }
+    // ANCHOR_END: act_on_deadlines
+
+    /// Every connection still in the accept queue completed its handshake
+    /// before the server stopped: tell it, rather than let it be reset when
+    /// the listening socket closes.
+    fn turn_away_waiting_clients(mut self) {
+        let _ = self.poll.registry().deregister(&mut self.listener);
+        let listener = std::net::TcpListener::from(OwnedFd::from(self.listener));
+        turn_away_waiting_clients(&listener);
+    }
     /// Accepts every client waiting, until the queue is empty: the listener
     /// is edge-triggered too. When `accept()` fails, stops taking from the
     /// listener until a deadline, which the timers keep.
@@ -241,7 +246,6 @@ impl Server {
             }
         }
     }
-    // ANCHOR_END: accept_clients
 
     /// Makes a client of a new connection, or turns it away if the server is full.
     fn admit<S: Service>(
@@ -292,6 +296,17 @@ impl Server {
 fn serve<S: Service>(clients: &mut Clients<S::Client>, service: &mut S, token: Token) {
     clients.budget = READ_BUDGET;
     service.serve(clients, token);
+}
+
+/// How long the loop may wait: until the earliest deadline, or the end of
+/// the shutdown's grace; not at all if a client still has data to read.
+fn wait_at_most<T>(clients: &Clients<T>, stop_by: Option<Instant>) -> Option<Duration> {
+    if !clients.owed.is_empty() {
+        return Some(Duration::ZERO);
+    }
+    let now = Instant::now();
+    let grace_left = stop_by.map(|by| by.saturating_duration_since(now));
+    earliest(clients.timers.timeout(now), grace_left)
 }
 
 /// The earlier of two timeouts, where `None` is for ever.

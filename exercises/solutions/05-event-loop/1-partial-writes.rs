@@ -273,6 +273,7 @@ impl Client {
         }
         Ok(())
     }
+    // ANCHOR_END: send
 
     /// The socket has room: sends what waits in `output`, as far as it
     /// goes. Once all of it is out, `WRITABLE` is not asked for any more
@@ -296,7 +297,6 @@ impl Client {
             self.ending = Some(Ending::Broken(e));
         }
     }
-    // ANCHOR_END: send
 
     /// Ends the session: its error line if it has one, then closes (our
     /// side first, so the client reads end of stream after the last line).
