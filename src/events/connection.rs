@@ -134,6 +134,10 @@ pub struct Connection<T> {
     sent: usize,
     /// mio said "readable" and no read has found the socket empty since.
     readable: bool,
+    /// mio said the client's side is closed, or the connection failed: the
+    /// end is already there, behind any data, and no new event will say
+    /// so. Reading goes on until a read finds it.
+    hung_up: bool,
     /// When the message being waited for must be complete, if the server
     /// is waiting for one.
     idle: Option<Instant>,
@@ -294,6 +298,7 @@ impl<T> Clients<T> {
             sent: 0,
             // Data may have come with the connection: look at once.
             readable: true,
+            hung_up: false,
             idle: self.idle_deadline(),
             write: None,
             armed: None,
@@ -359,8 +364,9 @@ impl<T> Clients<T> {
                     connection.lines.push(&buffer[..n]);
                     self.budget = self.budget.saturating_sub(n);
                     // A short read emptied the socket: more data will
-                    // come with a new event.
-                    connection.readable = n == buffer.len();
+                    // come with a new event. (Not the end of stream, if
+                    // mio has announced it already: read on to find it.)
+                    connection.readable = n == buffer.len() || connection.hung_up;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     connection.readable = false;
@@ -694,6 +700,9 @@ impl<T> Clients<T> {
         };
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             connection.readable = true;
+        }
+        if event.is_read_closed() || event.is_error() {
+            connection.hung_up = true;
         }
         match connection.state {
             State::Closing { .. } => {
