@@ -10,7 +10,7 @@
 //!
 //! The listening socket is opened as the threaded servers open it
 //! ([`crate::server::listen`]: the backlog, the error messages) and clients
-//! past `--max-clients` are turned away with their [`turn_away`]. Two
+//! past `--max-clients` are turned away with their `turn_away`. Two
 //! things change. When `accept()` fails (out of file descriptors), the loop
 //! cannot sleep, as a thread does between tries: it stops taking from the
 //! listener until a deadline in its timers. And Ctrl-C cannot wake it by
