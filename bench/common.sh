@@ -10,10 +10,21 @@ start_server_on() {
     local core=$1 name=$2; shift 2
     local pin=()
     [ -n "$core" ] && pin=(taskset -c "$core")
+    start_program "$name" "${pin[@]}" "$bin/$name" --port 0 "$@"
+}
+
+# start_first NAME: starts a lesson's first version (an example, which takes
+# its address as its one argument) on a free port; sets PID and PORT.
+start_first() { start_program "$1" "$bin/examples/$1" 127.0.0.1:0; }
+
+# start_program NAME COMMAND...: runs COMMAND, which prints a listening line;
+# sets PID and PORT.
+start_program() {
+    local name=$1; shift
     local log; log=$(mktemp)
     # The console goes to a regular file, removed at once: the server
     # writes it as an operator's would be, and nobody keeps it.
-    "${pin[@]}" "$bin/$name" --port 0 "$@" > "$log" 2>&1 &
+    "$@" > "$log" 2>&1 &
     PID=$!
     for _ in $(seq 100); do
         PORT=$(grep -o 'listening on port [0-9]*' "$log" | grep -o '[0-9]*$' || true)
@@ -23,13 +34,31 @@ start_server_on() {
     rm -f "$log"
     [ -n "$PORT" ] || { echo "$name did not start" >&2; exit 1; }
 }
-stop_server() { kill -INT "$PID"; wait "$PID" || true; }
+# stop_server: SIGTERM, which every server treats as Ctrl-C. (Not SIGINT: a
+# script's background jobs start with SIGINT ignored, and a first version,
+# which installs no handler of its own, would never stop.)
+stop_server() { kill -TERM "$PID"; wait "$PID" || true; }
 
 # swarm_numbers PROTOCOL ARGS...: prints "rate p99_ms" from one swarm run.
 swarm_numbers() {
     local protocol=$1; shift
     local out
     out=$("$bin/swarm" "$protocol" --port "$PORT" "$@") || { echo "$out" >&2; exit 1; }
+    local rate p99
+    rate=$(echo "$out" | awk '/throughput/ {gsub(",", "", $2); print $2}')
+    p99=$(echo "$out" | awk '/latency/ {print $9}')
+    echo "$rate $p99"
+}
+
+# swarm_numbers_or_failed PROTOCOL ARGS...: the same, or "failed failed"
+# when a check fails (a first version may: counted, not fatal).
+swarm_numbers_or_failed() {
+    local protocol=$1; shift
+    local out
+    if ! out=$("$bin/swarm" "$protocol" --port "$PORT" "$@" 2>&1); then
+        echo "failed failed"
+        return
+    fi
     local rate p99
     rate=$(echo "$out" | awk '/throughput/ {gsub(",", "", $2); print $2}')
     p99=$(echo "$out" | awk '/latency/ {print $9}')

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every benchmark lessons 4 and 5 quote, and writes BENCHMARKS.md from
+# Runs every benchmark lessons 4 to 6 quote, and writes BENCHMARKS.md from
 # the numbers (nothing in that file is typed in by hand).
 #
 #   bash bench/run.sh              # 5 runs of each (the last run took about 7 minutes)
@@ -24,10 +24,12 @@ OUT=${OUT:-BENCHMARKS.md}
 MAX_LOAD=${MAX_LOAD:-1.0}
 QUIET_WAIT=${QUIET_WAIT:-600}
 ANY_LOAD=${ANY_LOAD:-}
-cargo build --release --quiet --bins
+# The examples too: each lesson's first version runs beside its real server
+# where that can be measured.
+cargo build --release --quiet --bins --examples
 bin=${CARGO_TARGET_DIR:-target}/release
 
-# start_server, stop_server, swarm_numbers, stats.
+# start_server, start_first, stop_server, swarm_numbers, stats.
 source bench/common.sh
 
 # column KEY: the numbers collected under KEY, one a line.
@@ -36,8 +38,11 @@ column() { echo "${!1}" | tr ' ' '\n' | grep .; }
 median() { column "$1" | stats | cut -d' ' -f1; }
 # ratios A B: per-round ratios A/B, as "median (min-max)".
 ratios() { paste <(column "$1") <(column "$2") | awk '{printf "%.2f\n", $1 / $2}' | stats; }
-# protocol_of SERVER: the swarm subcommand for a server (async_echo_server: echo).
-protocol_of() { local name=${1#async_}; echo "${name%_server}"; }
+# protocol_of SERVER: the swarm subcommand for a server (async_echo_server,
+# event_echo_server, first_event_echo_server: echo).
+protocol_of() { local name=${1#first_}; name=${name#event_}; name=${name#async_}; echo "${name%_server}"; }
+# start_any NAME ARGS...: a first version (an example) or a server.
+start_any() { case $1 in first_*) start_first "$@" ;; *) start_server "$@" ;; esac; }
 log() { echo "$*" >&2; }
 
 # Wait for a quiet machine: whatever else runs here would be measured with
@@ -72,36 +77,66 @@ else
 fi
 
 workers=(1 2 4 8 16 32 64)
-declare -A rate p99 kib threads total burst_failed
+# The busy-session runs: each style's echo and queue servers, and the first
+# versions beside them (a first version that fails a check is counted, not
+# measured).
+busy=(first_echo_server echo_server echo_server-quiet first_event_echo_server event_echo_server
+    event_echo_server-quiet async_echo_server async_echo_server-quiet first_queue_server queue_server
+    event_queue_server async_queue_server)
+# The idle-client runs: every server, and the first versions that hold a
+# session (the counter's first version answers and closes, as its server does).
+idle=(counter_server event_counter_server async_counter_server first_echo_server echo_server
+    first_event_echo_server event_echo_server async_echo_server queue_server event_queue_server
+    async_queue_server)
+declare -A rate p99 kib threads total burst_failed first_failed
 started=$(date +%s)
 
 for run in $(seq "$RUNS"); do
     # Short connections: 20,000 clients, 32 at a time, one message each.
-    for mode in per-client per-client-quiet async async-quiet "${workers[@]/#/workers-}"; do
+    for mode in first per-client per-client-quiet event event-quiet async async-quiet "${workers[@]/#/workers-}"; do
         case $mode in
+            first) start_first first_counter_server ;;
             per-client) start_server counter_server ;;
             per-client-quiet) start_server counter_server --quiet ;;
+            event) start_server event_counter_server ;;
+            event-quiet) start_server event_counter_server --quiet ;;
             async) start_server async_counter_server ;;
             async-quiet) start_server async_counter_server --quiet ;;
             workers-*) start_server counter_server --workers "${mode#workers-}" ;;
         esac
-        read -r r p < <(swarm_numbers counter --clients 20000 --concurrency 32)
+        if [ "$mode" = first ]; then
+            # A first version may fail a check: counted, not fatal.
+            read -r r p < <(swarm_numbers_or_failed counter --clients 20000 --concurrency 32)
+        else
+            read -r r p < <(swarm_numbers counter --clients 20000 --concurrency 32)
+        fi
         stop_server
+        if [ "$r" = failed ]; then
+            first_failed[counter-$mode]=$(( ${first_failed[counter-$mode]:-0} + 1 ))
+            log "run $run: counter $mode: a check failed"
+            continue
+        fi
         rate[counter-$mode]+="$r "; p99[counter-$mode]+="$p "
         log "run $run: counter $mode: $r connections/s, p99 $p ms"
     done
     # Busy sessions: 64 connections, 2,000 round trips each, one at a time.
-    for mode in echo_server echo_server-quiet async_echo_server queue_server async_queue_server; do
+    for mode in "${busy[@]}"; do
         server=${mode%-quiet}
-        if [ "$mode" = "$server" ]; then start_server "$server"; else start_server "$server" --quiet; fi
-        read -r r p < <(swarm_numbers "$(protocol_of "$server")" --clients 64 --concurrency 64 --messages 2000 --window 1)
+        if [ "$mode" = "$server" ]; then start_any "$server"; else start_server "$server" --quiet; fi
+        read -r r p < <(swarm_numbers_or_failed "$(protocol_of "$server")" --clients 64 --concurrency 64 --messages 2000 --window 1)
         stop_server
+        if [ "$r" = failed ]; then
+            first_failed[$mode]=$(( ${first_failed[$mode]:-0} + 1 ))
+            case $server in first_*) ;; *) echo "$mode failed a check" >&2; exit 1 ;; esac
+            log "run $run: $mode: a check failed"
+            continue
+        fi
         rate[$mode]+="$r "; p99[$mode]+="$p "
         log "run $run: $mode: $r round trips/s, p99 $p ms"
     done
     # The same echo load with the server on one core and swarm on the other
     # (taskset), so that the load generator cannot take the server's core.
-    for server in echo_server async_echo_server; do
+    for server in echo_server event_echo_server async_echo_server; do
         start_server_on 0 "$server" --quiet
         read -r r p < <(taskset -c 1 "$bin/swarm" echo --port "$PORT" --clients 64 --concurrency 64 --messages 2000 --window 1 \
             | awk '/throughput/ {gsub(",", "", $2); r = $2} /latency/ {print r, $9}')
@@ -122,8 +157,8 @@ for run in $(seq "$RUNS"); do
         log "run $run: burst, backlog $backlog: $(echo "$out" | grep throughput)"
     done
     # Idle clients: 5,000 connected, silent; the server's memory and threads.
-    for server in counter_server async_counter_server echo_server async_echo_server queue_server async_queue_server; do
-        start_server "$server"
+    for server in "${idle[@]}"; do
+        start_any "$server"
         out=$("$bin/swarm" "$(protocol_of "$server")" --port "$PORT" --idle --hold 0 --clients 5000 --server-pid "$PID")
         stop_server
         kib[$server]+="$(echo "$out" | awk '/per idle client/ {print $2}') "
@@ -141,6 +176,7 @@ held() {
     echo "$out" | sed 's/^/    /'
 }
 held_threads=$(held echo_server 10000)
+held_events=$(held event_echo_server 15000)
 held_tasks=$(held async_echo_server 15000)
 minutes=$(( ($(date +%s) - started + 59) / 60 ))
 
@@ -148,7 +184,8 @@ minutes=$(( ($(date +%s) - started + 59) / 60 ))
 sweep=$(for w in "${workers[@]}"; do median "rate[counter-workers-$w]"; done | paste -sd, | sed 's/,/, /g')
 per_client=$(median "rate[counter-per-client]")
 async_rate=$(median "rate[counter-async]")
-top=$(printf '%s\n' $(echo "$sweep" | tr -d ,) "$per_client" "$async_rate" | sort -g | tail -1 | awk '{printf "%d", ($1 * 1.15 + 999) / 1000 * 1000}')
+event_rate=$(median "rate[counter-event]")
+top=$(printf '%s\n' $(echo "$sweep" | tr -d ,) "$per_client" "$async_rate" "$event_rate" | sort -g | tail -1 | awk '{printf "%d", ($1 * 1.15 + 999) / 1000 * 1000}')
 flat() { local v=$1; printf '%s, ' $(for _ in "${workers[@]}"; do echo "$v"; done) | sed 's/, $//'; }
 
 verdict() { awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN { ok = (op == ">=") ? (a >= b) : (a <= b); print ok ? "yes" : "no" }'; }
@@ -156,13 +193,27 @@ echo_ratio=$(ratios "rate[echo_server]" "rate[echo_server-quiet]")
 echo_p99_ratio=$(ratios "p99[echo_server]" "p99[echo_server-quiet]")
 counter_ratio=$(ratios "rate[counter-per-client]" "rate[counter-per-client-quiet]")
 async_ratio=$(ratios "rate[counter-async]" "rate[counter-per-client]")
+event_counter_ratio=$(ratios "rate[counter-event]" "rate[counter-async]")
+event_echo_ratio=$(ratios "rate[event_echo_server]" "rate[async_echo_server]")
+event_echo_p99_ratio=$(ratios "p99[event_echo_server]" "p99[async_echo_server]")
+# row LABEL KEY: a table row of rates and p99s, or, for a first version
+# whose checks failed in every run, how often they failed.
+row() {
+    local label=$1 key=$2
+    if [ -n "${rate[$key]:-}" ]; then
+        echo "| $label | $(column "rate[$key]" | stats) | $(column "p99[$key]" | stats) |"
+    else
+        echo "| $label | a check failed in ${first_failed[$key]:-0} of $RUNS runs | - |"
+    fi
+}
 pool4_ratio=$(ratios "rate[counter-workers-4]" "rate[counter-per-client]")
 worst_kib() { for s in "$@"; do median "kib[$s]"; done | sort -g | tail -1; }
+most_threads() { for s in "$@"; do median "threads[$s]"; done | sort -g | tail -1; }
 
 cat > "$OUT" <<EOF
 # Benchmarks
 
-What lessons 4 and 5 measure, measured. This file is written by
+What lessons 4 to 6 measure, measured. This file is written by
 \`bench/run.sh\` from one run of it; no figure here is typed in by hand.
 Rerun it to get your own: the ratios should hold, the absolute numbers will
 not.
@@ -184,9 +235,10 @@ By hand, each step is:
 
 \`\`\`text
 cargo build --release
-./target/release/counter_server --port 0 > server.log &           # or --quiet, --workers N, async_counter_server
+./target/release/counter_server --port 0 > server.log &           # or --quiet, --workers N, event_ or async_counter_server
+./target/release/examples/first_counter_server 127.0.0.1:0 > server.log &   # a first version: its address as its argument
 ./target/release/swarm counter --port PORT --clients 20000 --concurrency 32
-./target/release/echo_server --port 0 > server.log &              # or --quiet, async_echo_server, (async_)queue_server
+./target/release/echo_server --port 0 > server.log &              # or --quiet, event_ or async_, the queue servers, the first versions
 ./target/release/swarm echo --port PORT --clients 64 --concurrency 64 --messages 2000 --window 1
 ./target/release/counter_server --port 0 > server.log &           # default backlog, then --backlog 128
 ./target/release/swarm counter --port PORT --clients 2000 --concurrency 2000
@@ -201,21 +253,25 @@ the run began** (1, 5 and 15 minutes): $load_before; the 1-minute figure was
 $quiet_note. After: $(cut -d' ' -f1-3 /proc/loadavg) (the benchmark's own
 thousands of threads count in it). The whole run took about $minutes minutes.
 
-## Short connections: a thread per client, a pool, tasks
+## Short connections: a thread per client, a pool, an event loop, tasks
 
 \`swarm counter --clients 20000 --concurrency 32\`: each client connects,
 sends one message, reads its greeting, closes.
 
 | server | connections/s, median (min-max) | p99 latency, ms |
 |---|---|---|
+$(row "\`first_counter_server\` (lesson 1's first version)" counter-first)
 | \`counter_server\` (a thread per client) | $(column "rate[counter-per-client]" | stats) | $(column "p99[counter-per-client]" | stats) |
 | \`counter_server --quiet\` | $(column "rate[counter-per-client-quiet]" | stats) | $(column "p99[counter-per-client-quiet]" | stats) |
 $(for w in "${workers[@]}"; do echo "| \`counter_server --workers $w\` | $(column "rate[counter-workers-$w]" | stats) | $(column "p99[counter-workers-$w]" | stats) |"; done)
+| \`event_counter_server\` (one event loop) | $(column "rate[counter-event]" | stats) | $(column "p99[counter-event]" | stats) |
+| \`event_counter_server --quiet\` | $(column "rate[counter-event-quiet]" | stats) | $(column "p99[counter-event-quiet]" | stats) |
 | \`async_counter_server\` (a task per client) | $(column "rate[counter-async]" | stats) | $(column "p99[counter-async]" | stats) |
 | \`async_counter_server --quiet\` | $(column "rate[counter-async-quiet]" | stats) | $(column "p99[counter-async-quiet]" | stats) |
 
-The pool's size against its throughput (bars: \`--workers N\`; the two flat
-lines: a thread per client, and the async server, for comparison):
+The pool's size against its throughput (bars: \`--workers N\`; the three
+flat lines: a thread per client, the async server and the event loop, for
+comparison):
 
 \`\`\`mermaid
 xychart-beta
@@ -225,10 +281,12 @@ xychart-beta
     bar [$sweep]
     line [$(flat "$per_client")]
     line [$(flat "$async_rate")]
+    line [$(flat "$event_rate")]
 \`\`\`
 
 Per round: the pool of 4 makes $pool4_ratio times the connections/s of a
-thread per client; the async server $async_ratio times.
+thread per client; the async server $async_ratio times. The event loop
+makes $event_counter_ratio times the async server's.
 
 ## Busy sessions: round trips
 
@@ -238,15 +296,23 @@ thread per client; the async server $async_ratio times.
 
 | server | round trips/s, median (min-max) | p99 latency, ms |
 |---|---|---|
-| \`echo_server\` | $(column "rate[echo_server]" | stats) | $(column "p99[echo_server]" | stats) |
-| \`echo_server --quiet\` | $(column "rate[echo_server-quiet]" | stats) | $(column "p99[echo_server-quiet]" | stats) |
-| \`async_echo_server\` | $(column "rate[async_echo_server]" | stats) | $(column "p99[async_echo_server]" | stats) |
-| \`queue_server\` | $(column "rate[queue_server]" | stats) | $(column "p99[queue_server]" | stats) |
-| \`async_queue_server\` | $(column "rate[async_queue_server]" | stats) | $(column "p99[async_queue_server]" | stats) |
-| \`echo_server --quiet\` on core 0, \`swarm\` on core 1 | $(column "rate[echo_server-pinned]" | stats) | $(column "p99[echo_server-pinned]" | stats) |
-| \`async_echo_server --quiet\` on core 0, \`swarm\` on core 1 | $(column "rate[async_echo_server-pinned]" | stats) | $(column "p99[async_echo_server-pinned]" | stats) |
+$(row "\`first_echo_server\` (lesson 2's first version)" first_echo_server)
+$(row "\`echo_server\`" echo_server)
+$(row "\`echo_server --quiet\`" echo_server-quiet)
+$(row "\`first_event_echo_server\` (lesson 5's first version)" first_event_echo_server)
+$(row "\`event_echo_server\`" event_echo_server)
+$(row "\`event_echo_server --quiet\`" event_echo_server-quiet)
+$(row "\`async_echo_server\`" async_echo_server)
+$(row "\`async_echo_server --quiet\`" async_echo_server-quiet)
+$(row "\`first_queue_server\` (lesson 3's first version)" first_queue_server)
+$(row "\`queue_server\`" queue_server)
+$(row "\`event_queue_server\`" event_queue_server)
+$(row "\`async_queue_server\`" async_queue_server)
+$(row "\`echo_server --quiet\` on core 0, \`swarm\` on core 1" echo_server-pinned)
+$(row "\`event_echo_server --quiet\` on core 0, \`swarm\` on core 1" event_echo_server-pinned)
+$(row "\`async_echo_server --quiet\` on core 0, \`swarm\` on core 1" async_echo_server-pinned)
 
-The last two rows pin the server to one core and \`swarm\` to the other
+The last three rows pin the server to one core and \`swarm\` to the other
 (\`taskset -c 0\`, \`taskset -c 1\`). On shared cores, a runtime's few busy
 worker threads and \`swarm\`'s 64 client threads compete for the same two
 cores, and the clients' own waiting for a core shows in the tail.
@@ -275,13 +341,15 @@ not show.
 
 | server | KiB per idle client, median (min-max) | threads at 5,000 idle clients |
 |---|---|---|
-$(for s in counter_server async_counter_server echo_server async_echo_server queue_server async_queue_server; do echo "| \`$s\` | $(column "kib[$s]" | stats) | $(median "threads[$s]") |"; done)
+$(for s in "${idle[@]}"; do echo "| \`$s\` | $(column "kib[$s]" | stats) | $(median "threads[$s]") |"; done)
 
 The most idle clients, once each:
 
 \`\`\`text
 swarm echo --idle --clients 10000 against echo_server --max-clients 10000:
 $held_threads
+swarm echo --idle --clients 15000 against event_echo_server --max-clients 15000:
+$held_events
 swarm echo --idle --clients 15000 against async_echo_server --max-clients 15000:
 $held_tasks
 \`\`\`
@@ -299,5 +367,10 @@ $held_tasks
 | \`async_counter_server\` at least 1.5 times \`counter_server\`'s connections/s | $async_ratio | $(verdict "${async_ratio%% *}" ">=" 1.5) |
 | \`async_echo_server\` p99 at most 1.0 ms at 64 x 2,000 | $(median "p99[async_echo_server]") ms with shared cores; $(median "p99[async_echo_server-pinned]") ms with the server and \`swarm\` on a core each | $(verdict "$(median "p99[async_echo_server]")" "<=" 1.0) |
 | at most 6 KiB per idle client at 5,000, every async server | worst $(worst_kib async_counter_server async_echo_server async_queue_server) KiB | $(verdict "$(worst_kib async_counter_server async_echo_server async_queue_server)" "<=" 6) |
+| \`event_echo_server\` at least 0.9 times \`async_echo_server\`'s round trips/s | $event_echo_ratio | $(verdict "${event_echo_ratio%% *}" ">=" 0.9) |
+| \`event_echo_server\` p99 at most 1.2 times \`async_echo_server\`'s | $event_echo_p99_ratio | $(verdict "${event_echo_p99_ratio%% *}" "<=" 1.2) |
+| \`event_counter_server\` at least 0.9 times \`async_counter_server\`'s connections/s | $event_counter_ratio | $(verdict "${event_counter_ratio%% *}" ">=" 0.9) |
+| at most 2 KiB per idle client at 5,000, in at most 2 threads, every event-loop server | worst $(worst_kib event_counter_server event_echo_server event_queue_server) KiB; $(most_threads event_counter_server event_echo_server event_queue_server) threads | $(verdict "$(worst_kib event_counter_server event_echo_server event_queue_server)" "<=" 2) (KiB); $(verdict "$(most_threads event_counter_server event_echo_server event_queue_server)" "<=" 2) (threads) |
+| \`event_echo_server\` holds 15,000 idle clients | $(echo "$held_events" | awk '/connected/ {print $2, $3}') | $(echo "$held_events" | awk '/connected/ {print ($2 >= 15000) ? "yes" : "no"; found = 1} END {if (!found) print "no"}') |
 EOF
 log "wrote $OUT"

@@ -16,7 +16,8 @@
 //! | [`session`] | a line session: the next message, or how the session ended |
 //! | [`pool`] | a fixed pool of worker threads (lesson 4's experiment) |
 //! | [`procfs`] | a process's memory, threads and CPU time, from Linux's `/proc` |
-//! | [`tasks`] | the same jobs for the async servers (lesson 5), as tokio tasks |
+//! | [`events`] | the same jobs for the event-loop servers (lesson 5): one thread, one loop, a state machine per client |
+//! | [`tasks`] | the same jobs for the async servers (lesson 6), as tokio tasks |
 //!
 //! The compiler checks all of it (`forbid` below): where `std` stops,
 //! the well-kept crates `socket2` and `nix` make the system calls.
@@ -137,6 +138,7 @@
 pub mod cli;
 pub mod connections;
 pub mod console;
+pub mod events;
 pub mod framing;
 #[cfg(unix)]
 pub mod harness;

@@ -1,9 +1,10 @@
 //! Lesson 1, end to end: the real `counter_server` and `client` binaries over real sockets.
 //!
-//! A test that takes a [`Style`] runs twice, once against `counter_server` and once
-//! against its async twin `async_counter_server` (lesson 5): `NAME::threads` and
-//! `NAME::tasks`. Both must pass the same tests; only what is about threads
-//! (or about the client alone) runs once.
+//! A test that takes a [`Style`] runs three times: against `counter_server`,
+//! its event-loop twin `event_counter_server` (lesson 5) and its async twin
+//! `async_counter_server` (lesson 6): `NAME::threads`, `NAME::events` and
+//! `NAME::tasks`. All three must pass the same tests; only what is about
+//! threads (or about the client alone) runs once.
 
 #[macro_use]
 mod support;
@@ -16,7 +17,7 @@ use support::*;
 
 const GREETING_1: &str = "Hello Client 1, server received your message!";
 
-for_threads_and_tasks!(the_original_client_exchange_gets_its_greeting);
+for_every_style!(the_original_client_exchange_gets_its_greeting);
 /// The original's exchange: `client` with no message sends "Hello, Server!" and prints the reply.
 fn the_original_client_exchange_gets_its_greeting(style: Style) {
     let mut server = ServerProcess::of(Protocol::Counter, style, &[]);
@@ -35,11 +36,9 @@ fn the_original_client_exchange_gets_its_greeting(style: Style) {
     assert_eq!(server.lines[2], "Client 1 says: Hello, Server!");
 }
 
-for_threads_and_tasks!(counter::the_reply_is_exact);
-for_threads_and_tasks!(
-    counter::a_client_that_sends_no_newline_and_keeps_its_socket_open_gets_its_reply
-);
-for_threads_and_tasks!(counter::fifty_clients_at_once_get_ids_exactly_1_to_50);
+for_every_style!(counter::the_reply_is_exact);
+for_every_style!(counter::a_client_that_sends_no_newline_and_keeps_its_socket_open_gets_its_reply);
+for_every_style!(counter::fifty_clients_at_once_get_ids_exactly_1_to_50);
 
 /// The experiment the lesson promises: without the lock, 200 clients at once get duplicate ids.
 #[test]
@@ -55,13 +54,13 @@ fn demo_race_gives_duplicate_ids_under_200_concurrent_clients() {
     );
 }
 
-for_threads_and_tasks!(counter::a_100_kib_message_still_gets_its_greeting_intact);
-for_threads_and_tasks!(counter::past_max_clients_a_client_gets_one_error_line_until_a_slot_frees);
-for_threads_and_tasks!(counter::a_silent_client_is_timed_out);
-for_threads_and_tasks!(counter::a_client_that_sends_nothing_and_closes_is_not_greeted);
-for_threads_and_tasks!(counter::invalid_utf8_gets_an_error_line);
+for_every_style!(counter::a_100_kib_message_still_gets_its_greeting_intact);
+for_every_style!(counter::past_max_clients_a_client_gets_one_error_line_until_a_slot_frees);
+for_every_style!(counter::a_silent_client_is_timed_out);
+for_every_style!(counter::a_client_that_sends_nothing_and_closes_is_not_greeted);
+for_every_style!(counter::invalid_utf8_gets_an_error_line);
 
-for_threads_and_tasks!(a_bad_host_is_a_clear_error);
+for_every_style!(a_bad_host_is_a_clear_error);
 /// A host that does not resolve: the same kind of one-line error.
 fn a_bad_host_is_a_clear_error(style: Style) {
     let name = server_name(Protocol::Counter, style);
@@ -97,6 +96,6 @@ fn the_client_without_a_server_says_what_to_start() {
         );
 }
 
-for_threads_and_tasks!(counter::sigint_with_an_idle_client_exits_0_promptly);
-for_threads_and_tasks!(counter::sigterm_with_an_idle_client_exits_0_promptly);
-for_threads_and_tasks!(counter::clients_in_flight_at_shutdown_get_a_whole_answer);
+for_every_style!(counter::sigint_with_an_idle_client_exits_0_promptly);
+for_every_style!(counter::sigterm_with_an_idle_client_exits_0_promptly);
+for_every_style!(counter::clients_in_flight_at_shutdown_get_a_whole_answer);

@@ -19,6 +19,10 @@ use threaded_servers::procfs;
 const COUNTER: &str = "first_counter_server";
 const ECHO: &str = "first_echo_server";
 const QUEUE: &str = "first_queue_server";
+const EVENT_ECHO: &str = "first_event_echo_server";
+
+/// The most one `read()` of the first versions takes: the originals' SIZE.
+const SIZE: usize = 1024;
 
 /// How long a test waits to see that something does not happen.
 const PATIENCE: Duration = Duration::from_secs(1);
@@ -327,4 +331,113 @@ fn the_first_queue_server_dies_when_a_client_leaves_before_its_reply() {
         "{}",
         server.output()
     );
+}
+
+// Lesson 5: the event loop.
+
+/// The happy path: each message comes back, `!DISCONNECT` ends the session.
+#[test]
+fn the_first_event_echo_server_echoes_until_disconnect() {
+    let mut server = first_version(EVENT_ECHO);
+    let mut stream = server.connect();
+    for line in ["Hello\n", "World\n"] {
+        stream.write_all(line.as_bytes()).unwrap();
+        assert_eq!(read_line(&mut stream), line);
+    }
+    stream.write_all(b"!DISCONNECT\n").unwrap();
+    assert_end_of_stream(&mut stream);
+    server.wait_for("[Client disconnected]");
+}
+
+/// Three lines of 1,000 bytes in one write are one readiness event, and the
+/// loop reads once per event: 1,024 bytes are echoed, and the rest waits in
+/// the socket until the client sends something more (a new event).
+#[test]
+fn the_first_event_echo_server_leaves_bytes_unread_until_the_next_event() {
+    let mut server = first_version(EVENT_ECHO);
+    let mut stream = server.connect();
+    server.wait_for("[New Connection]");
+    let line = format!("{}\n", "x".repeat(999));
+    stream.write_all(line.repeat(3).as_bytes()).unwrap();
+    let mut echoed = vec![0u8; SIZE];
+    stream.read_exact(&mut echoed).unwrap();
+    assert!(
+        silent_for_a_while(&mut stream),
+        "more than one read's worth came back for one event"
+    );
+    let mine = stream.local_addr().unwrap().port();
+    assert_eq!(procfs::unread_bytes(server.port, mine), Some(3000 - 1024));
+    // One more byte: a new event, and one more read.
+    stream.write_all(b"\n").unwrap();
+    stream.read_exact(&mut echoed).unwrap();
+}
+
+/// A client that sends line after line and never reads its echoes, with a
+/// small receive buffer (so that its echoes fill the buffers soon): the
+/// write that finds no room is retried at once, for ever.
+fn stuck_on_a_client_that_does_not_read(server: &ServerProcess) -> std::net::TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.set_tcp_nodelay(true).unwrap();
+    socket.connect(&server.address().into()).unwrap();
+    let flooder: std::net::TcpStream = socket.into();
+    // Long enough that a server merely slow to be scheduled is not taken
+    // for one stuck.
+    flooder
+        .set_write_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let writer = flooder.try_clone().unwrap();
+    let (stopped, writes_stopped) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        // A line at a time, each one read on its own (one event each), so
+        // that the echoes, not unread lines, fill the buffers.
+        let line = format!("{}\n", "x".repeat(499));
+        while (&writer).write_all(line.as_bytes()).is_ok() {
+            thread::sleep(Duration::from_micros(20));
+        }
+        let _ = stopped.send(());
+    });
+    // A write that waits out its timeout: the server has stopped reading
+    // this client, stuck on writing to it.
+    // (Megabytes of echoes fill the server's send buffer first: on a busy
+    // machine that takes a while, hence twice the usual deadline.)
+    writes_stopped
+        .recv_timeout(2 * DEADLINE)
+        .expect("the server stops reading the client that does not read");
+    flooder
+}
+
+/// The spin: while a client does not read, the loop retries its write as
+/// fast as it can, a core at 100 %, and nothing else.
+#[test]
+fn the_first_event_echo_server_spins_on_a_write_that_does_not_fit() {
+    let server = first_version(EVENT_ECHO);
+    let flooder = stuck_on_a_client_that_does_not_read(&server);
+    let before = server.cpu_time();
+    thread::sleep(PATIENCE);
+    let used = server.cpu_time().saturating_sub(before);
+    // A quarter of a core at least (an idle loop uses none): on a machine
+    // busy with other tests, a spinning loop does not get a whole core.
+    assert!(
+        used >= PATIENCE / 4,
+        "the server used only {used:?} of CPU in {PATIENCE:?}"
+    );
+    reset(flooder);
+}
+
+/// One slow step stalls every client: while the loop is stuck on the client
+/// that does not read, another client's line is not echoed. When that
+/// client goes (a reset), the write fails, and the loop goes on.
+#[test]
+fn the_first_event_echo_server_stalls_everyone_while_one_client_does_not_read() {
+    let server = first_version(EVENT_ECHO);
+    let flooder = stuck_on_a_client_that_does_not_read(&server);
+    let mut other = server.connect();
+    other.write_all(b"anyone there?\n").unwrap();
+    assert!(
+        silent_for_a_while(&mut other),
+        "the other client was answered"
+    );
+    reset(flooder);
+    assert_eq!(read_line(&mut other), "anyone there?\n");
 }

@@ -344,9 +344,13 @@ fn run_scenario(name: &str) -> String {
         // Lesson 1: bytes that are not UTF-8, sent to the first version: its stderr.
         "first-counter-panic" => first_version_panic("first_counter_server", b"\xff\xfe"),
         // Lesson 2: the echo server in one terminal, `client echo` in another, then Ctrl-C.
-        // Lesson 5: the same with its async twin.
-        "echo-server-console" | "echo-client-console" | "async-echo-server-console" => {
+        // Lessons 5 and 6: the same with its event-loop and async twins.
+        "echo-server-console"
+        | "echo-client-console"
+        | "event-echo-server-console"
+        | "async-echo-server-console" => {
             let binary = match name {
+                "event-echo-server-console" => EVENT_ECHO_SERVER,
                 "async-echo-server-console" => ASYNC_ECHO_SERVER,
                 _ => ECHO_SERVER,
             };
@@ -436,7 +440,10 @@ fn run_scenario(name: &str) -> String {
         // Lesson 3: the same client against queue_server (`--port 65432`):
         // its one read for an answer gets the welcome line instead.
         "queue-original-client" => original_style_client(QUEUE_SERVER, "Client 1 disconnected"),
-        // Lesson 5: the same three terminals, with the async queue server.
+        // Lessons 5 and 6: the same three terminals, with the event-loop and async queue servers.
+        "event-queue-server-console" => {
+            queue_three_terminals(ServerProcess::start(EVENT_QUEUE_SERVER, &[]))[0].clone()
+        }
         "async-queue-server-console" => {
             queue_three_terminals(ServerProcess::start(ASYNC_QUEUE_SERVER, &[]))[0].clone()
         }
@@ -537,6 +544,9 @@ fn program(name: &str) -> Option<PathBuf> {
         "counter_server" => env!("CARGO_BIN_EXE_counter_server").into(),
         "echo_server" => env!("CARGO_BIN_EXE_echo_server").into(),
         "queue_server" => env!("CARGO_BIN_EXE_queue_server").into(),
+        "event_counter_server" => env!("CARGO_BIN_EXE_event_counter_server").into(),
+        "event_echo_server" => env!("CARGO_BIN_EXE_event_echo_server").into(),
+        "event_queue_server" => env!("CARGO_BIN_EXE_event_queue_server").into(),
         "async_counter_server" => env!("CARGO_BIN_EXE_async_counter_server").into(),
         "async_echo_server" => env!("CARGO_BIN_EXE_async_echo_server").into(),
         "async_queue_server" => env!("CARGO_BIN_EXE_async_queue_server").into(),
@@ -683,8 +693,9 @@ fn the_quoted_compile_errors_are_the_ones_rustc_gives() {
     assert!(checked >= 1, "no lesson quotes a compiler error");
 }
 
-/// Test names a lesson's tables give as proof: `name`, `name::threads` or
-/// `name::tasks` (one style of server), or `case::server` (a hostile case).
+/// Test names a lesson's tables give as proof: `name`, `name::threads`,
+/// `name::events` or `name::tasks` (one style of server), or `case::server`
+/// (a hostile case).
 fn proofs_named_in(text: &str) -> Vec<String> {
     let mut names = Vec::new();
     let mut proof_column = None;
@@ -737,17 +748,16 @@ fn every_test_a_lesson_names_exists() {
         for name in proofs_named_in(&text) {
             let exists = match name.split_once("::") {
                 // A lesson suite's test for one style of server:
-                // `for_threads_and_tasks!(name);` above `fn name(style: Style)`.
-                // `for_threads_and_tasks!(test);` above `fn test(style: Style)`,
-                // or `for_threads_and_tasks!(lesson::test);` for a check in
+                // `for_every_style!(test);` above `fn test(style: Style)`,
+                // or `for_every_style!(lesson::test);` for a check in
                 // src/harness/lesson.rs.
-                Some((test, "threads" | "tasks")) => {
+                Some((test, "threads" | "events" | "tasks")) => {
                     let in_the_file = tests
                         .lines()
-                        .any(|line| line == format!("for_threads_and_tasks!({test});"))
+                        .any(|line| line == format!("for_every_style!({test});"))
                         && tests.contains(&format!("fn {test}(style: Style)"));
                     let in_the_harness = tests.lines().any(|line| {
-                        line.strip_prefix("for_threads_and_tasks!(")
+                        line.strip_prefix("for_every_style!(")
                             .and_then(|rest| rest.strip_suffix(&format!("::{test});")))
                             .is_some_and(|lesson| {
                                 fs::read_to_string(root().join(format!("src/harness/{lesson}.rs")))

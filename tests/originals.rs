@@ -110,7 +110,7 @@ fn comparable(lines: &[String]) -> Vec<String> {
 #[test]
 fn the_original_counter_client_is_answered_by_counter_server() {
     let Some(python) = python() else { return };
-    for style in [Style::Threads, Style::Tasks] {
+    for style in Style::ALL {
         let server = ServerProcess::of(Protocol::Counter, style, &[]);
         let port = server.port.to_string();
         let output = run_original_client(python, "counter_client.py", &["--port", &port]);

@@ -1,9 +1,10 @@
 //! Lesson 3, end to end: the real `queue_server` and `client` binaries over real sockets.
 //!
-//! A test that takes a [`Style`] runs twice, once against `queue_server` and once
-//! against its async twin `async_queue_server` (lesson 5): `NAME::threads` and
-//! `NAME::tasks`. Both must pass the same tests; only what is about threads
-//! (or about the client alone) runs once.
+//! A test that takes a [`Style`] runs three times: against `queue_server`,
+//! its event-loop twin `event_queue_server` (lesson 5) and its async twin
+//! `async_queue_server` (lesson 6): `NAME::threads`, `NAME::events` and
+//! `NAME::tasks`. All three must pass the same tests; only what is about
+//! threads (or about the client alone) runs once.
 
 #[macro_use]
 mod support;
@@ -15,26 +16,24 @@ use std::time::Duration;
 use support::*;
 use threaded_servers::harness::queue::{join, send};
 
-for_threads_and_tasks!(queue::each_client_is_greeted_with_its_id);
-for_threads_and_tasks!(queue::a_message_is_processed_and_answered_to_its_sender);
-for_threads_and_tasks!(queue::replies_and_errors_come_back_in_the_order_sent);
-for_threads_and_tasks!(queue::a_goodbye_sent_with_other_lines_comes_after_their_replies);
-for_threads_and_tasks!(queue::a_flood_of_short_lines_keeps_the_server_small);
-for_threads_and_tasks!(queue::fifty_clients_by_fifty_messages_each_get_their_own_replies_in_order);
-for_threads_and_tasks!(queue::a_direct_message_reaches_the_right_client);
-for_threads_and_tasks!(queue::a_direct_message_to_an_unknown_client_is_an_error);
-for_threads_and_tasks!(queue::a_direct_message_needs_a_plain_client_number);
-for_threads_and_tasks!(queue::a_line_it_cannot_accept_is_logged_as_the_echo_server_logs_it);
-for_threads_and_tasks!(queue::a_client_that_never_reads_does_not_delay_the_others);
-for_threads_and_tasks!(queue::a_direct_message_the_target_cannot_take_is_an_error_to_the_sender);
-for_threads_and_tasks!(
-    queue::a_client_that_leaves_before_its_reply_does_not_stop_the_processing_thread
-);
-for_threads_and_tasks!(queue::the_registry_forgets_clients_that_leave);
-for_threads_and_tasks!(queue::sigint_answers_every_message_sent_before_it);
-for_threads_and_tasks!(queue::sigterm_answers_every_message_sent_before_it);
-for_threads_and_tasks!(queue::a_client_flooding_through_shutdown_does_not_delay_it);
-for_threads_and_tasks!(queue::an_idle_client_is_timed_out);
+for_every_style!(queue::each_client_is_greeted_with_its_id);
+for_every_style!(queue::a_message_is_processed_and_answered_to_its_sender);
+for_every_style!(queue::replies_and_errors_come_back_in_the_order_sent);
+for_every_style!(queue::a_goodbye_sent_with_other_lines_comes_after_their_replies);
+for_every_style!(queue::a_flood_of_short_lines_keeps_the_server_small);
+for_every_style!(queue::fifty_clients_by_fifty_messages_each_get_their_own_replies_in_order);
+for_every_style!(queue::a_direct_message_reaches_the_right_client);
+for_every_style!(queue::a_direct_message_to_an_unknown_client_is_an_error);
+for_every_style!(queue::a_direct_message_needs_a_plain_client_number);
+for_every_style!(queue::a_line_it_cannot_accept_is_logged_as_the_echo_server_logs_it);
+for_every_style!(queue::a_client_that_never_reads_does_not_delay_the_others);
+for_every_style!(queue::a_direct_message_the_target_cannot_take_is_an_error_to_the_sender);
+for_every_style!(queue::a_client_that_leaves_before_its_reply_does_not_stop_the_processing_thread);
+for_every_style!(queue::the_registry_forgets_clients_that_leave);
+for_every_style!(queue::sigint_answers_every_message_sent_before_it);
+for_every_style!(queue::sigterm_answers_every_message_sent_before_it);
+for_every_style!(queue::a_client_flooding_through_shutdown_does_not_delay_it);
+for_every_style!(queue::an_idle_client_is_timed_out);
 
 /// The interactive client prints what the server pushes while it waits for input.
 #[test]

@@ -278,7 +278,7 @@ fn a_bad_number_gets_a_message_about_the_value() {
 fn each_server_help_shows_its_own_address() {
     for (protocol, style) in Protocol::ALL
         .into_iter()
-        .flat_map(|protocol| [(protocol, Style::Threads), (protocol, Style::Tasks)])
+        .flat_map(|protocol| Style::ALL.map(|style| (protocol, style)))
     {
         let (code, help, _) = run(server_binary(protocol, style), &["--help"], DEADLINE);
         assert_eq!(code, Some(0));

@@ -19,7 +19,7 @@
 //!
 //! Check it:  cargo run -p exercises -- 6.1
 //! Run it:    cargo run -p exercises --bin ex6_1 -- --idle-timeout 5
-//! The lesson: lessons/05-async.md, "The echo server, as a task".
+//! The lesson: lessons/06-async.md, "The echo server, as a task".
 
 use std::io;
 use std::net::SocketAddr;

@@ -21,7 +21,7 @@
 //!
 //! Check it:  cargo run -p exercises -- 6.2
 //! Run it:    cargo run -p exercises --bin ex6_2    (then Ctrl-C)
-//! The lesson: lessons/05-async.md, "Stopping: `tokio::signal` and `select!`".
+//! The lesson: lessons/06-async.md, "Stopping: `tokio::signal` and `select!`".
 
 use std::io;
 use std::net::SocketAddr;

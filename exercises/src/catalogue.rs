@@ -3,7 +3,8 @@
 //! Each lesson's exercises are a ladder, listed in `lessonN.rs`: each one
 //! starts from the worked solution of the one before (so a learner who
 //! skipped a step can still take the next), and the last of lessons 1-3 is
-//! a complete server for that lesson, in one file, on `std` alone.
+//! a complete server for that lesson, in one file, on `std` alone (lesson
+//! 5's, on `std` and mio).
 
 use std::path::PathBuf;
 
@@ -101,6 +102,7 @@ pub fn all() -> Vec<Exercise> {
         crate::lesson2::exercises(),
         crate::lesson3::exercises(),
         crate::lesson4::exercises(),
+        crate::lesson5::exercises(),
         crate::lesson6::exercises(),
     ]
     .into_iter()

@@ -6,7 +6,7 @@ use threaded_servers::protocol::Protocol;
 
 use crate::catalogue::{Check, Exercise, Kind, Program};
 
-const LESSON: &str = "05-async.md";
+const LESSON: &str = "06-async.md";
 
 /// A tokio server can wait for a signal as for anything else: these stop
 /// on Ctrl-C, as the real servers do.

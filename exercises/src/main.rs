@@ -20,6 +20,7 @@ mod lesson1;
 mod lesson2;
 mod lesson3;
 mod lesson4;
+mod lesson5;
 mod lesson6;
 mod progress;
 

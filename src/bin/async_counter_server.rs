@@ -1,4 +1,4 @@
-//! Lesson 5: lesson 1's counter server, with a task per client instead of a thread.
+//! Lesson 6: lesson 1's counter server, with a task per client instead of a thread.
 //!
 //! The protocol, the port, the console lines and the flags are
 //! `counter_server`'s: every client takes the next id, sends one message,
@@ -41,7 +41,7 @@ use threaded_servers::{announce, say, warn};
 /// Where the original listens: this machine only, port 65434 (`--host` and `--port` override it).
 const ADDR: (&str, u16) = ("127.0.0.1", Protocol::Counter.default_port());
 
-/// Lesson 5: lesson 1's counter server, with a task per client instead of a thread.
+/// Lesson 6: lesson 1's counter server, with a task per client instead of a thread.
 #[derive(Parser)]
 #[command(version, mut_args(listen_defaults(ADDR)))]
 struct Args {

@@ -1,4 +1,4 @@
-//! Lesson 5: lesson 2's echo server, with a task per client instead of a thread.
+//! Lesson 6: lesson 2's echo server, with a task per client instead of a thread.
 //!
 //! Each client gets a task that loops: read a line, send it back, until the
 //! client sends `!DISCONNECT` or closes the connection. The protocol, port,
@@ -45,7 +45,7 @@ const FORMAT: &str = "UTF-8";
 /// DISCONNECT_MSG: the line that ends a client's session, "!DISCONNECT".
 const DISCONNECT_MSG: &str = protocol::DISCONNECT_MSG;
 
-/// Lesson 5: lesson 2's echo server, with a task per client instead of a thread.
+/// Lesson 6: lesson 2's echo server, with a task per client instead of a thread.
 #[derive(Parser)]
 #[command(version, mut_args(listen_defaults(ADDR)))]
 struct Args {

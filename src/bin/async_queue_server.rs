@@ -1,4 +1,4 @@
-//! Lesson 5: lesson 3's queue server, as tasks and channels.
+//! Lesson 6: lesson 3's queue server, as tasks and channels.
 //!
 //! The protocol, port, console lines and flags are `queue_server`'s. The
 //! parts are the original's too, each now a task or a channel:
@@ -76,7 +76,7 @@ const WRITE_BATCH: usize = 64;
 /// How long a leaving client's task waits for its last replies to go out.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Lesson 5: lesson 3's queue server, as tasks and channels.
+/// Lesson 6: lesson 3's queue server, as tasks and channels.
 #[derive(Parser)]
 #[command(version, mut_args(listen_defaults(ADDR)))]
 struct Args {

@@ -47,6 +47,24 @@ pub fn describe(error: &io::Error) -> String {
     }
 }
 
+/// Connects with a small receive buffer (a few KiB, where the kernel would
+/// let it grow to megabytes): a client that does not read soon fills it,
+/// and then the server's writes to it find no room, which is what a check
+/// of that case needs to happen quickly.
+#[track_caller]
+pub fn connect_with_small_receive_buffer(address: SocketAddr) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket
+        .connect_timeout(&address.into(), DEADLINE)
+        .unwrap_or_else(|e| panic!("expected to connect to the server at {address}; {e}"));
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    stream.set_write_timeout(Some(DEADLINE)).unwrap();
+    stream
+}
+
 /// Reads until the server closes the connection (bounded by the read timeout).
 #[track_caller]
 pub fn read_to_end(stream: &mut TcpStream) -> String {

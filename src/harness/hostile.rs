@@ -250,6 +250,84 @@ pub fn a_client_that_never_reads(target: &Target) {
     assert_still_serves(protocol, server.address());
 }
 
+/// A client writes 6 MB of lines at once and reads the echoes slowly,
+/// through a small receive buffer: the server's writes find the socket full
+/// again and again, and must keep what did not fit and send it later. Every
+/// echo arrives, whole and in order.
+pub fn a_slow_reader_gets_every_echo_of_a_large_burst(target: &Target) {
+    const LINES: usize = 60_000;
+    let protocol = target.protocol;
+    let server = target.start(&["--quiet"]);
+    let line = |n: usize| format!("line {n:06} {}\n", "e".repeat(87));
+    let mut stream = connect_with_small_receive_buffer(server.address());
+    let writer = stream.try_clone().unwrap();
+    let sender = thread::spawn(move || {
+        let burst: String = (0..LINES).map(line).collect();
+        (&writer).write_all(burst.as_bytes())
+    });
+    let mut echoes = BufReader::new(&mut stream);
+    let mut echo = String::new();
+    for n in 0..LINES {
+        if n % 40 == 0 {
+            // A slow reader: about 4 KiB, then a pause.
+            thread::sleep(Duration::from_millis(1));
+        }
+        echo.clear();
+        if let Err(e) = echoes.read_line(&mut echo) {
+            panic!(
+                "expected all {LINES} echoes; after {n} came {}",
+                describe(&e)
+            );
+        }
+        if echo != line(n) {
+            panic!(
+                "expected echo {n} to be {:?}\n     got {echo:?} (an echo lost or cut short)",
+                line(n)
+            );
+        }
+    }
+    sender
+        .join()
+        .unwrap()
+        .expect("the server read the whole burst");
+    assert_still_serves(protocol, server.address());
+}
+
+/// A client floods the server and never reads: once its buffers are full,
+/// its writes stop going through. Then the server, which has nothing it can
+/// do for it, uses no CPU (no write retried in a loop), and serves others.
+pub fn a_client_that_stops_reading_costs_no_cpu(target: &Target) {
+    let protocol = target.protocol;
+    let server = target.start(&["--quiet"]);
+    let mut flooder = connect_with_small_receive_buffer(server.address());
+    if protocol == Protocol::Queue {
+        let welcome = read_line(&mut flooder);
+        assert!(welcome.starts_with("Welcome, Client"), "{welcome:?}");
+    }
+    // Until a write waits half a second: the server stopped reading (or
+    // dropped the client).
+    flooder
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let line = format!("{}\n", "w".repeat(999));
+    let started = Instant::now();
+    while (&flooder).write_all(line.as_bytes()).is_ok() {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the server went on reading a client that does not read for {DEADLINE:?}"
+        );
+    }
+    let before = server.cpu_time();
+    thread::sleep(Duration::from_secs(1));
+    let cpu = server.cpu_time().saturating_sub(before);
+    assert!(
+        cpu < Duration::from_millis(200),
+        "the server used {cpu:?} of CPU in a second with nothing to do but wait: spinning"
+    );
+    assert_still_serves(protocol, server.address());
+    reset(flooder);
+}
+
 /// 200 clients connect and reset at once (SO_LINGER 0, so close sends RST).
 pub fn two_hundred_resets_at_once(target: &Target) {
     let protocol = target.protocol;

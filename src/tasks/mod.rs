@@ -1,4 +1,4 @@
-//! What the async servers share (lesson 5): the threaded servers' plumbing,
+//! What the async servers share (lesson 6): the threaded servers' plumbing,
 //! for tokio tasks.
 //!
 //! `async_counter_server`, `async_echo_server` and `async_queue_server` speak

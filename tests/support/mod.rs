@@ -23,17 +23,27 @@ pub const QUEUE_SERVER: &str = env!("CARGO_BIN_EXE_queue_server");
 pub const ASYNC_COUNTER_SERVER: &str = env!("CARGO_BIN_EXE_async_counter_server");
 pub const ASYNC_ECHO_SERVER: &str = env!("CARGO_BIN_EXE_async_echo_server");
 pub const ASYNC_QUEUE_SERVER: &str = env!("CARGO_BIN_EXE_async_queue_server");
+pub const EVENT_COUNTER_SERVER: &str = env!("CARGO_BIN_EXE_event_counter_server");
+pub const EVENT_ECHO_SERVER: &str = env!("CARGO_BIN_EXE_event_echo_server");
+pub const EVENT_QUEUE_SERVER: &str = env!("CARGO_BIN_EXE_event_queue_server");
 pub const CLIENT: &str = env!("CARGO_BIN_EXE_client");
 pub const SWARM: &str = env!("CARGO_BIN_EXE_swarm");
 
-/// How a server serves its clients: each protocol has two servers, which
+/// How a server serves its clients: each protocol has three servers, which
 /// must behave the same from the outside.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Style {
     /// Lessons 1-3: a thread per client (`counter_server`, ...).
     Threads,
-    /// Lesson 5: a tokio task per client (`async_counter_server`, ...).
+    /// Lesson 5: one thread, one event loop (`event_counter_server`, ...).
+    Events,
+    /// Lesson 6: a tokio task per client (`async_counter_server`, ...).
     Tasks,
+}
+
+impl Style {
+    /// Every style, in lesson order.
+    pub const ALL: [Style; 3] = [Style::Threads, Style::Events, Style::Tasks];
 }
 
 /// The server binary for `protocol`, in `style`.
@@ -45,6 +55,9 @@ pub fn server_binary(protocol: Protocol, style: Style) -> &'static str {
         (Protocol::Counter, Style::Tasks) => ASYNC_COUNTER_SERVER,
         (Protocol::Echo, Style::Tasks) => ASYNC_ECHO_SERVER,
         (Protocol::Queue, Style::Tasks) => ASYNC_QUEUE_SERVER,
+        (Protocol::Counter, Style::Events) => EVENT_COUNTER_SERVER,
+        (Protocol::Echo, Style::Events) => EVENT_ECHO_SERVER,
+        (Protocol::Queue, Style::Events) => EVENT_QUEUE_SERVER,
     }
 }
 
@@ -106,17 +119,19 @@ pub fn first_version_command(name: &str) -> Command {
 pub fn server_name(protocol: Protocol, style: Style) -> String {
     match style {
         Style::Threads => protocol.server_name().to_string(),
+        Style::Events => format!("event_{}", protocol.server_name()),
         Style::Tasks => format!("async_{}", protocol.server_name()),
     }
 }
 
-/// One test per style of server. `for_threads_and_tasks!(counter::name)`
-/// runs the check `threaded_servers::harness::counter::name` against the
-/// lesson's threaded server (`name::threads`) and its async twin
-/// (`name::tasks`); `for_threads_and_tasks!(name)` does the same for a
-/// `fn name(style: Style)` in the test file itself. `cargo test name` runs both.
+/// One test per style of server. `for_every_style!(counter::name)` runs
+/// the check `threaded_servers::harness::counter::name` against the
+/// lesson's threaded server (`name::threads`), its event-loop twin
+/// (`name::events`) and its async twin (`name::tasks`);
+/// `for_every_style!(name)` does the same for a `fn name(style: Style)` in
+/// the test file itself. `cargo test name` runs all three.
 #[allow(unused_macros)] // Each suite that uses it says `#[macro_use] mod support;`.
-macro_rules! for_threads_and_tasks {
+macro_rules! for_every_style {
     ($lesson:ident :: $name:ident) => {
         mod $name {
             #[test]
@@ -125,6 +140,15 @@ macro_rules! for_threads_and_tasks {
                     threaded_servers::harness::$lesson::$name,
                     threaded_servers::harness::$lesson::PROTOCOL,
                     crate::support::Style::Threads,
+                );
+            }
+
+            #[test]
+            fn events() {
+                crate::support::check(
+                    threaded_servers::harness::$lesson::$name,
+                    threaded_servers::harness::$lesson::PROTOCOL,
+                    crate::support::Style::Events,
                 );
             }
 
@@ -143,6 +167,11 @@ macro_rules! for_threads_and_tasks {
             #[test]
             fn threads() {
                 super::$name(crate::support::Style::Threads);
+            }
+
+            #[test]
+            fn events() {
+                super::$name(crate::support::Style::Events);
             }
 
             #[test]
