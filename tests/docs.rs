@@ -28,7 +28,12 @@ fn repository_files() -> Vec<PathBuf> {
         for entry in fs::read_dir(root().join(&dir)).unwrap() {
             let entry = entry.unwrap();
             let name = entry.file_name();
-            if [".git", "target"].iter().any(|skip| name == *skip) {
+            // Not the repository's own: git's, cargo's, the two scripts
+            // `mdbook-mermaid install` writes for the book (not committed),
+            // and book/'s links to the repository's own files.
+            let generated = [".git", "target", "mermaid.min.js", "mermaid-init.js"];
+            if generated.iter().any(|skip| name == *skip) || entry.file_type().unwrap().is_symlink()
+            {
                 continue;
             }
             let path = dir.join(&name);
@@ -527,4 +532,127 @@ fn figures_quoted_from_the_benchmarks_are_in_benchmarks_md() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     let _ = checked;
+}
+
+/// The pages a Markdown file links to, in the order of their first link:
+/// relative links to `.md` files, without their `#fragment`.
+fn pages_linked_from(text: &str) -> Vec<String> {
+    let mut pages: Vec<String> = Vec::new();
+    for target in link_targets(&prose(text)) {
+        if target.contains("://") {
+            continue;
+        }
+        let page = target.split('#').next().unwrap_or("").to_string();
+        if page.ends_with(".md") && !pages.contains(&page) {
+            pages.push(page);
+        }
+    }
+    pages
+}
+
+#[test]
+fn the_books_summary_lists_every_page_the_readme_lists_in_the_same_order() {
+    let readme = fs::read_to_string(root().join("README.md")).unwrap();
+    let summary = fs::read_to_string(root().join("book/SUMMARY.md")).expect("book/SUMMARY.md");
+    let listed = pages_linked_from(&readme);
+    let in_the_book = pages_linked_from(&summary);
+    assert_eq!(
+        in_the_book.first().map(String::as_str),
+        Some("README.md"),
+        "the book opens with README.md"
+    );
+    let mut from = 0;
+    for page in &listed {
+        let Some(at) = in_the_book[from..].iter().position(|p| p == page) else {
+            panic!(
+                "book/SUMMARY.md does not list {page} after the pages README lists before it\nREADME: {listed:?}\nSUMMARY: {in_the_book:?}"
+            );
+        };
+        from += at + 1;
+    }
+    // Every page of the book exists, through book/'s links to the repository.
+    for page in &in_the_book {
+        assert!(
+            root().join("book").join(page).exists(),
+            "book/SUMMARY.md lists {page}, which book/ does not reach"
+        );
+    }
+}
+
+/// The book as `.ci/check-book` builds it (`BOOK_DIR=target/book`): every
+/// link in every page leads to a file of the book, and every `#fragment`
+/// to an element of that page. Without `BOOK_DIR` (mdBook not installed,
+/// or a plain `cargo test`), it says so and checks nothing.
+#[test]
+fn the_built_book_has_no_broken_internal_links() {
+    let Some(book) = std::env::var_os("BOOK_DIR").map(PathBuf::from) else {
+        println!("skipped: BOOK_DIR is not set (.ci/check-book sets it after building the book)");
+        return;
+    };
+    let book = root().join(book);
+    let mut pages = Vec::new();
+    let mut dirs = vec![book.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).expect("the built book") {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "html") {
+                pages.push(path);
+            }
+        }
+    }
+    assert!(
+        pages.len() > 10,
+        "only {} pages in {}",
+        pages.len(),
+        book.display()
+    );
+    let ids_of = |page: &Path| -> BTreeSet<String> {
+        let text = fs::read_to_string(page).unwrap_or_default();
+        text.split("id=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .map(String::from)
+            .collect()
+    };
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for page in &pages {
+        let text = fs::read_to_string(page).unwrap();
+        for attribute in ["href=\"", "src=\""] {
+            for rest in text.split(attribute).skip(1) {
+                let link = rest.split('"').next().unwrap_or("").replace("&amp;", "&");
+                let external = link.contains(':') || link.starts_with("//") || link == "/";
+                if link.is_empty() || external {
+                    continue;
+                }
+                checked += 1;
+                let (path, fragment) = link.split_once('#').unwrap_or((&link, ""));
+                let path = path.split('?').next().unwrap_or("");
+                let target = if path.is_empty() {
+                    page.clone()
+                } else {
+                    page.parent().unwrap().join(path)
+                };
+                let shown = page.strip_prefix(&book).unwrap_or(page).display();
+                if !target.is_file() {
+                    problems.push(format!("{shown}: {link} leads to no file of the book"));
+                } else if !fragment.is_empty()
+                    && target.extension().is_some_and(|ext| ext == "html")
+                    && !ids_of(&target).contains(fragment)
+                {
+                    problems.push(format!(
+                        "{shown}: {link} leads to no such place in the page"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} of {checked} links are broken:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
