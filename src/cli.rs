@@ -127,6 +127,18 @@ impl ServerAddress {
         self.port.unwrap_or(protocol.default_port())
     }
 
+    /// The command that starts `protocol`'s server where this address
+    /// looks for it, for the hint after "cannot connect": with `--port`
+    /// when it is not the server's own.
+    pub fn start_command(&self, protocol: Protocol, release: bool) -> String {
+        let server = protocol.server_name();
+        let profile = if release { "--release " } else { "" };
+        match self.port.filter(|&port| port != protocol.default_port()) {
+            Some(port) => format!("cargo run {profile}--bin {server} -- --port {port}"),
+            None => format!("cargo run {profile}--bin {server}"),
+        }
+    }
+
     /// The socket addresses of `protocol`'s server, at least one; or why
     /// there are none, as a sentence that says what to check.
     pub fn resolve(&self, protocol: Protocol) -> Result<Vec<SocketAddr>, String> {

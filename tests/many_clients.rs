@@ -6,7 +6,6 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin_cmd;
-use predicates::prelude::*;
 use support::*;
 
 /// Runs swarm against `server` with `args`; returns its exit code and what it
@@ -132,21 +131,6 @@ fn swarm_fails_against_a_server_that_answers_wrongly() {
     );
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("got \"Welcome, Client"), "{text}");
-}
-
-/// No server there: swarm says which one to start, and fails.
-#[test]
-fn swarm_without_a_server_says_what_to_start() {
-    let refusing = refusing_port();
-    let port = refusing.port.to_string();
-    cargo_bin_cmd!("swarm")
-        .args(["counter", "--port", &port, "--clients", "3"])
-        .timeout(DEADLINE)
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(
-            "cargo run --release --bin counter_server",
-        ));
 }
 
 /// 2,000 clients connecting at the same instant: every server serves them all.

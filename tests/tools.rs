@@ -403,7 +403,7 @@ fn swarm_without_a_server_prints_one_line_with_the_hint() {
             &stderr,
             &[
                 &format!("cannot connect to 127.0.0.1:{port}"),
-                "cargo run --release --bin echo_server",
+                &format!("Start it with: cargo run --release --bin echo_server -- --port {port}"),
             ],
         );
     }

@@ -82,7 +82,8 @@ fn handle_client(mut stream: &TcpStream, address: SocketAddr, client_counter: &M
     println!("Client {client_id} connected from {address}");
 
     // One read of at most SIZE bytes, as the original's `recv(1024)`.
-    // TODO(1.2): give this read a time limit: --idle-timeout (`config.idle_timeout`).
+    // TODO(1.2): give this read a time limit: --idle-timeout (`config.idle_timeout`,
+    // which `main` has: pass it to `handle_client`).
     let mut data = [0u8; SIZE];
     let reply = match stream.read(&mut data) {
         Ok(0) => {

@@ -83,7 +83,8 @@ fn main() -> ExitCode {
 
     // The original's `client_connections`, and its `message_queue`.
     let client_connections = Arc::new(ClientConnections::default());
-    // TODO(3.3): at most QUEUE_CAPACITY (1024) messages may wait in the queue.
+    // TODO(3.3): at most QUEUE_CAPACITY (1024) messages may wait in the queue
+    // (a constant to add: `const QUEUE_CAPACITY: usize = 1024;`).
     let (message_queue, queued_messages) = mpsc::channel::<Event>();
     // The original's processing thread. Nothing waits for it: when the
     // process ends, it ends too (the original's daemon thread).

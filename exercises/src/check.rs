@@ -13,6 +13,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Mutex, PoisonError};
 
+use threaded_servers::harness;
+
 use crate::catalogue::{Exercise, Program};
 
 /// How a check of an exercise went.
@@ -29,6 +31,7 @@ static PANICS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// From now on, a panic's message is kept for the report instead of printed.
 pub fn quiet_panics() {
+    harness::keep_console_for_the_report();
     panic::set_hook(Box::new(|info| {
         let message = if let Some(text) = info.payload().downcast_ref::<&str>() {
             text.to_string()
@@ -71,8 +74,10 @@ pub fn run(exercise: &Exercise) -> Outcome {
     let total = exercise.checks.len();
     for (n, check) in exercise.checks.iter().enumerate() {
         take_panics();
+        harness::console_at_failure();
         let result = panic::catch_unwind(AssertUnwindSafe(|| (check.run)(&program)));
         let panics = take_panics();
+        let console = harness::console_at_failure();
         match result {
             Ok(()) => println!("  ✓ {}", check.checks),
             Err(_) => {
@@ -84,7 +89,7 @@ pub fn run(exercise: &Exercise) -> Outcome {
                     n + 1
                 );
                 println!();
-                report(&panics);
+                report(&panics, console);
                 println!();
                 println!("  hint: {}", wrap(exercise.hint, 70, "        "));
                 println!("  reread: {}", exercise.reread());
@@ -92,16 +97,18 @@ pub fn run(exercise: &Exercise) -> Outcome {
             }
         }
     }
-    println!(
-        "\n✓ Exercise {} is done: all {total} checks pass.",
-        exercise.id
-    );
+    let all_pass = match total {
+        1 => "its check passes".to_string(),
+        _ => format!("all {total} checks pass"),
+    };
+    println!("\n✓ Exercise {} is done: {all_pass}.", exercise.id);
     Outcome::Passed
 }
 
 /// What went wrong: the message of the panic that ended the check (the
 /// last one), and the first other one if a client thread panicked before.
-fn report(panics: &[String]) {
+/// Then the server's console, unless the message already quoted it.
+fn report(panics: &[String], console: Option<String>) {
     let Some(last) = panics.last() else {
         println!("  (the check failed without a message)");
         return;
@@ -111,6 +118,12 @@ fn report(panics: &[String]) {
         println!();
         println!("  Before that, a client of the check reported:");
         println!("  {}", indent(first, "  "));
+    }
+    if let Some(console) =
+        console.filter(|_| !panics.iter().any(|p| p.contains("the server printed:")))
+    {
+        println!();
+        println!("  {}", indent(&console, "  "));
     }
 }
 

@@ -103,7 +103,7 @@ pub fn exercises() -> Vec<Exercise> {
                    A complete line longer than SIZE (without its ending) is too long too.",
             checks: &[
                 Check {
-                    checks: "a line of 1025 bytes gets one ERROR line, one of 1024 is echoed, and the session goes on",
+                    checks: "a line of 100,000 bytes gets one ERROR line, one of 1024 is echoed, and the session goes on",
                     run: |p: &Program| {
                         echo::an_over_long_line_gets_an_error_and_the_session_goes_on(&p.target())
                     },

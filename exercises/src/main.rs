@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run -p exercises              # every exercise: done or not yet
 //! cargo run -p exercises -- 1.2       # check exercise 1.2
-//! cargo run -p exercises -- 1.2 --watch   # check it again each time its file changes
+//! cargo run -p exercises -- 1.2 --watch   # check it again each time its file changes, until it passes
 //! ```
 //!
 //! Checking an exercise builds the learner's program (`cargo build -p
@@ -80,6 +80,10 @@ fn list(exercises: &[Exercise]) {
     println!();
     let title_width = exercises.iter().map(|e| e.title.len()).max().unwrap_or(0);
     let file_width = exercises.iter().map(|e| e.file().len()).max().unwrap_or(0);
+    println!(
+        "{:<4}  {:<7}  {:<title_width$}  {:<file_width$}  a worked solution, for after",
+        "id", "status", "title", "the file you edit"
+    );
     for exercise in exercises {
         println!(
             "{:<4}  {:<7}  {:<title_width$}  {:<file_width$}  {}",

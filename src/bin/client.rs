@@ -135,11 +135,12 @@ fn connect(address: &ServerAddress, protocol: Protocol) -> Result<TcpStream, Str
         }
     }
     let why = last_error.map_or_else(|| "no address".into(), |e| describe(&e));
-    let server = protocol.server_name();
     Err(format!(
-        "cannot connect to {}:{}: {why}. Is {server} running? Start it with: cargo run --bin {server}",
+        "cannot connect to {}:{}: {why}. Is {} running? Start it with: {}",
         address.host,
-        address.port_for(protocol)
+        address.port_for(protocol),
+        protocol.server_name(),
+        address.start_command(protocol, false)
     ))
 }
 

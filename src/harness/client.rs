@@ -71,8 +71,8 @@ pub fn read_to_end(stream: &mut TcpStream) -> String {
     let mut bytes = Vec::new();
     if let Err(e) = stream.read_to_end(&mut bytes) {
         panic!(
-            "expected the server to answer and close the connection; after {:?} came {}",
-            String::from_utf8_lossy(&bytes),
+            "expected the server to answer and close the connection; after {} came {}",
+            super::shown(&String::from_utf8_lossy(&bytes)),
             describe(&e)
         );
     }
@@ -87,8 +87,8 @@ pub fn read_line(stream: &mut TcpStream) -> String {
     loop {
         match stream.read(&mut byte) {
             Ok(0) => panic!(
-                "expected a line ending in \\n; the server closed the connection after {:?}",
-                String::from_utf8_lossy(&line)
+                "expected a line ending in \\n; the server closed the connection after {}",
+                super::shown(&String::from_utf8_lossy(&line))
             ),
             Ok(_) => {
                 line.push(byte[0]);
@@ -97,8 +97,8 @@ pub fn read_line(stream: &mut TcpStream) -> String {
                 }
             }
             Err(e) => panic!(
-                "expected a line ending in \\n; after {:?} came {}",
-                String::from_utf8_lossy(&line),
+                "expected a line ending in \\n; after {} came {}",
+                super::shown(&String::from_utf8_lossy(&line)),
                 describe(&e)
             ),
         }

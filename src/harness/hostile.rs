@@ -185,7 +185,9 @@ pub fn a_silent_client_is_closed_after_the_idle_timeout(target: &Target) {
     let after = connected.elapsed();
     assert!(
         after >= Duration::from_millis(900) && after < Duration::from_secs(4),
-        "closed after {after:?}"
+        "with --idle-timeout 1, the silent client should be closed after about 1 s; it was \
+         closed after {:.1} s",
+        after.as_secs_f64()
     );
     assert_still_serves(protocol, server.address());
 }
@@ -215,7 +217,10 @@ pub fn a_drip_feeding_client_is_closed_after_the_idle_timeout(target: &Target) {
     let after = started.elapsed();
     assert!(
         after < Duration::from_secs(4),
-        "the drip kept the client alive for {after:?}"
+        "with --idle-timeout 1.5, the dripping client should be closed about 1.5 s after it \
+         connected; the drip kept it connected for {:.1} s: the timeout was counted again \
+         from each byte",
+        after.as_secs_f64()
     );
     drop(dripper);
     drip.join().unwrap();

@@ -28,7 +28,9 @@ macro_rules! expect_eq {
         match (&$got, &$expected) {
             (got, expected) => assert!(
                 *got == *expected,
-                "expected: {expected:?}\n     got: {got:?}"
+                "expected: {}\n     got: {}",
+                $crate::harness::shown(expected),
+                $crate::harness::shown(got)
             ),
         }
     };
@@ -36,7 +38,9 @@ macro_rules! expect_eq {
         match (&$got, &$expected) {
             (got, expected) => assert!(
                 *got == *expected,
-                "expected: {expected:?}\n     got: {got:?}\n{}",
+                "expected: {}\n     got: {}\n{}",
+                $crate::harness::shown(expected),
+                $crate::harness::shown(got),
                 format!($($context)+)
             ),
         }
@@ -57,3 +61,36 @@ use std::time::Duration;
 
 /// The longest any single wait may take before the check fails.
 pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// How a failure message shows a value: as `{:?}` does, cut after
+/// [`SHOWN_CHARS`] characters. A check that sends 100,000 bytes should
+/// fail with a readable message, not 100 KB of it.
+pub fn shown(value: &impl std::fmt::Debug) -> String {
+    let full = format!("{value:?}");
+    let count = full.chars().count();
+    if count <= SHOWN_CHARS {
+        return full;
+    }
+    let head: String = full.chars().take(SHOWN_CHARS).collect();
+    format!("{head}... ({} more characters)", count - SHOWN_CHARS)
+}
+
+/// How much of a value a failure message shows.
+pub const SHOWN_CHARS: usize = 300;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_value_is_cut_in_a_failure_message() {
+        assert_eq!(shown(&"ab"), "\"ab\"");
+        let long = "b".repeat(100_000);
+        let message = shown(&long);
+        assert!(message.starts_with("\"bbb"));
+        assert!(
+            message.ends_with("... (99702 more characters)"),
+            "{message}"
+        );
+    }
+}

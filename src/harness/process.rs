@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
@@ -163,6 +164,9 @@ impl ServerProcess {
             HowToStop::CtrlC => Stdio::null(),
         };
         let mut child = command
+            // A panic's one line says where; a backtrace of each would push
+            // the rest of the console out of a failure message.
+            .env("RUST_BACKTRACE", "0")
             .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -244,6 +248,18 @@ impl ServerProcess {
                 ),
             }
         }
+    }
+
+    /// The next stdout line, if the server prints one within `limit`: for a
+    /// check that expects a pause (most wait with [`wait_for`](Self::wait_for)).
+    pub fn next_line_within(&mut self, limit: Duration) -> Option<String> {
+        let stdout = self
+            .stdout
+            .as_ref()
+            .expect("the console is held by the check");
+        let line = stdout.recv_timeout(limit).ok()?;
+        self.lines.push(line.clone());
+        Some(line)
     }
 
     /// Waits for a stdout line containing `text`.
@@ -366,8 +382,10 @@ impl ServerProcess {
     /// Stdout lines received so far, and stderr, for failure messages.
     pub fn output(&self) -> String {
         let tail = |text: &str| {
-            // The end is what matters; a flooded console would bury it, and
-            // a client's kilobyte of text is no clearer than its first bytes.
+            // The first lines say what went wrong first (the panic that
+            // started it), the last ones how it ended; a flooded console
+            // would bury both, and a client's kilobyte of text is no
+            // clearer than its first bytes.
             let lines: Vec<String> = text
                 .lines()
                 .map(|line| match line.char_indices().nth(160) {
@@ -375,13 +393,15 @@ impl ServerProcess {
                     None => line.to_string(),
                 })
                 .collect();
-            let skipped = lines.len().saturating_sub(40);
-            let shown = lines[skipped..].join("\n");
-            if skipped > 0 {
-                format!("({skipped} earlier lines left out)\n{shown}")
-            } else {
-                shown
+            if lines.len() <= 40 {
+                return lines.join("\n");
             }
+            let skipped = lines.len() - 40;
+            format!(
+                "{}\n({skipped} lines left out)\n{}",
+                lines[..10].join("\n"),
+                lines[10 + skipped..].join("\n")
+            )
         };
         format!(
             "the server printed:\n--- stdout ---\n{}\n--- stderr ---\n{}",
@@ -417,9 +437,51 @@ impl ServerProcess {
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
+        // A check that fails on the client's side ("the connection was
+        // reset") says nothing of why; the server's console often does (a
+        // panic, an exit). So a failing check keeps it for the report.
+        if thread::panicking() {
+            let exited = match self.child.try_wait() {
+                Ok(Some(status)) => format!("the server had exited: {status}\n"),
+                _ => String::new(),
+            };
+            if let Some(stdout) = &self.stdout {
+                self.lines.extend(stdout.try_iter());
+            }
+            let console = format!("{exited}{}", self.output());
+            if KEEP_CONSOLE_FOR_THE_REPORT.load(Ordering::Relaxed) {
+                *CONSOLE_AT_FAILURE
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(console);
+            } else {
+                // `cargo test` shows a test's stderr when it fails.
+                eprintln!("{console}");
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Set by [`keep_console_for_the_report`].
+static KEEP_CONSOLE_FOR_THE_REPORT: AtomicBool = AtomicBool::new(false);
+
+/// The console of the last server a failing check stopped, when kept.
+static CONSOLE_AT_FAILURE: Mutex<Option<String>> = Mutex::new(None);
+
+/// From now on, the console of a server whose check fails is kept for
+/// [`console_at_failure`] instead of printed on stderr: for a runner that
+/// prints its own report.
+pub fn keep_console_for_the_report() {
+    KEEP_CONSOLE_FOR_THE_REPORT.store(true, Ordering::Relaxed);
+}
+
+/// The console of the server of the last failing check (since the last call).
+pub fn console_at_failure() -> Option<String> {
+    CONSOLE_AT_FAILURE
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
 }
 
 /// Runs a program to completion and returns what it printed; fails if it

@@ -8,6 +8,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use threaded_servers::cli::ServerAddress;
 use threaded_servers::framing::{is_timeout, send_line};
 use threaded_servers::protocol::{
     DISCONNECT_MSG, Protocol, goodbye, parse_greeting, parse_welcome, processed,
@@ -64,10 +65,13 @@ pub fn open(address: SocketAddr) -> Result<TcpStream, Problem> {
 }
 
 /// The one line for a run that could not connect a single client.
-pub fn no_server(protocol: Protocol, address: &str, why: &str) -> String {
-    let server = protocol.server_name();
+pub fn no_server(protocol: Protocol, address: &ServerAddress, why: &str) -> String {
     format!(
-        "swarm: cannot connect to {address}: {why}. Is {server} running? Start it with: cargo run --release --bin {server}"
+        "swarm: cannot connect to {}:{}: {why}. Is {} running? Start it with: {}",
+        address.host,
+        address.port_for(protocol),
+        protocol.server_name(),
+        address.start_command(protocol, true)
     )
 }
 

@@ -26,7 +26,7 @@ pub fn hold_idle_clients(args: &Args, address: SocketAddr) -> bool {
         match open_idle(args.protocol, address) {
             Ok(stream) => idle.push(stream),
             Err(Problem::NoConnection(why)) if n == 1 => {
-                warn!("{}", no_server(args.protocol, &address.to_string(), &why));
+                warn!("{}", no_server(args.protocol, &args.address, &why));
                 return false;
             }
             Err(Problem::NoConnection(why) | Problem::Unanswered(why) | Problem::Wrong(why)) => {

@@ -69,13 +69,8 @@ impl Report {
             _ => None,
         });
         if !outcomes.is_empty() && no_connection.len() == outcomes.len() {
-            let address = format!(
-                "{}:{}",
-                args.address.host,
-                args.address.port_for(args.protocol)
-            );
             return Report {
-                no_server: Some(no_server(args.protocol, &address, no_connection[0])),
+                no_server: Some(no_server(args.protocol, &args.address, no_connection[0])),
                 checks: Vec::new(),
                 numbers: None,
             };
