@@ -128,7 +128,7 @@ pub fn run(args: &Args, address: SocketAddr, duration: Duration) -> bool {
     let samples = Mutex::new(vec![idle]);
     let stop_sampling = AtomicBool::new(false);
     let mut server_gone = false;
-    let mut stuck = 0;
+    let mut stuck = Vec::new();
 
     // The clients run on threads of their own, not scoped ones: a client
     // stuck past every timeout must not hold up the verdict.
@@ -169,7 +169,13 @@ pub fn run(args: &Args, address: SocketAddr, duration: Duration) -> bool {
                 Err(_) => break,
             }
         }
-        stuck = kinds.len() - tallies.len();
+        // The kinds that have not reported, once each reported one is taken off.
+        stuck = kinds.clone();
+        for (kind, _) in &tallies {
+            if let Some(at) = stuck.iter().position(|k| k == kind) {
+                stuck.remove(at);
+            }
+        }
         // The load has stopped: wait for the server to let go of everything.
         let settled = Instant::now() + SETTLE.min(duration.max(LEAST_SETTLE));
         while Instant::now() < settled {
@@ -196,7 +202,7 @@ pub fn run(args: &Args, address: SocketAddr, duration: Duration) -> bool {
     {
         warn!("swarm: cannot write the samples to {}: {e}", path.display());
     }
-    let verdict = Verdict::new(&samples, &tallies, server_gone, stuck);
+    let verdict = Verdict::new(&samples, &tallies, server_gone, &stuck);
     verdict.print(&tallies, &samples, args.sample_every);
     verdict.passed()
 }
@@ -285,7 +291,7 @@ impl Verdict {
         samples: &[Sample],
         tallies: &[(Kind, Tally)],
         server_gone: bool,
-        stuck: usize,
+        stuck: &[Kind],
     ) -> Verdict {
         let mut total = Tally::default();
         for (_, tally) in tallies {
@@ -342,14 +348,16 @@ impl Verdict {
                 hint: None,
             },
             Check {
-                passed: stuck == 0,
+                passed: stuck.is_empty(),
                 what: "every client finished",
-                detail: if stuck == 0 {
+                detail: if stuck.is_empty() {
                     "yes".into()
                 } else {
+                    let names: Vec<&str> = stuck.iter().map(|kind| kind.name()).collect();
                     format!(
-                        "{stuck} still waiting {} s after the load",
-                        FINISHING.as_secs()
+                        "still running {} s after the load: {}",
+                        FINISHING.as_secs(),
+                        names.join(", ")
                     )
                 },
                 examples: Vec::new(),
@@ -530,7 +538,7 @@ mod tests {
     #[test]
     fn a_flat_server_that_lets_go_passes() {
         let samples = run_of(&[5000, 5600, 5100, 5500, 5200, 5600], (8, 3));
-        let verdict = Verdict::new(&samples, &[], false, 0);
+        let verdict = Verdict::new(&samples, &[], false, &[]);
         assert!(verdict.passed(), "{verdict:?}");
         assert!(
             verdict
@@ -544,7 +552,7 @@ mod tests {
     #[test]
     fn memory_that_keeps_growing_fails() {
         let samples = run_of(&[5000, 5500, 6000, 6500, 7000, 7500], (8, 3));
-        let verdict = Verdict::new(&samples, &[], false, 0);
+        let verdict = Verdict::new(&samples, &[], false, &[]);
         let memory = check(&verdict, "memory flat after the warm-up");
         assert!(!memory.passed);
         assert_eq!(
@@ -555,10 +563,10 @@ mod tests {
 
     #[test]
     fn a_descriptor_or_a_thread_kept_fails() {
-        let verdict = Verdict::new(&run_of(&[5000, 5000], (9, 3)), &[], false, 0);
+        let verdict = Verdict::new(&run_of(&[5000, 5000], (9, 3)), &[], false, &[]);
         assert!(!check(&verdict, "descriptors back to idle").passed);
         assert!(check(&verdict, "threads back to idle").passed);
-        let verdict = Verdict::new(&run_of(&[5000, 5000], (8, 4)), &[], false, 0);
+        let verdict = Verdict::new(&run_of(&[5000, 5000], (8, 4)), &[], false, &[]);
         assert!(!check(&verdict, "threads back to idle").passed);
     }
 
@@ -571,14 +579,14 @@ mod tests {
             refused: 3,
             ..Tally::default()
         };
-        assert!(Verdict::new(&samples, &[(Kind::Busy, refused)], false, 0).passed());
+        assert!(Verdict::new(&samples, &[(Kind::Busy, refused)], false, &[]).passed());
         let lost = Tally {
             expected: 10,
             received: 9,
             lost: 1,
             ..Tally::default()
         };
-        let verdict = Verdict::new(&samples, &[(Kind::Busy, lost)], false, 0);
+        let verdict = Verdict::new(&samples, &[(Kind::Busy, lost)], false, &[]);
         assert!(!verdict.passed());
         assert!(
             verdict.summary().ends_with("1 lost, 0 wrong: FAILED"),
@@ -589,7 +597,7 @@ mod tests {
 
     #[test]
     fn too_few_samples_cannot_pass() {
-        let verdict = Verdict::new(&run_of(&[5000], (8, 3)), &[], false, 0);
+        let verdict = Verdict::new(&run_of(&[5000], (8, 3)), &[], false, &[]);
         assert!(!check(&verdict, "memory flat after the warm-up").passed);
     }
 }
