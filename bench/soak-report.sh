@@ -162,10 +162,10 @@ read, and connect-and-close churn. Each server ran with
 \`$(run server_flags)\`, its console through a pipe to \`/dev/null\`. A
 server passes if every answer came and was right (a client turned away
 past \`--max-clients\` is counted as refused, not as a failure), if its
-memory in the second half of the run after the warm-up (the first quarter)
-rose no more than 1 MiB or 5 % above its first half, and if, once the load
-stopped, its descriptors and threads came back to exactly their idle
-counts.
+memory after the warm-up (the first quarter of the run) did not rise
+quarter after quarter (the most it held in each, by more than 256 KiB each
+time) nor by more than 16 MiB in all, and if, once the load stopped, its
+descriptors and threads came back to exactly their idle counts.
 
 **The machine:** $(run machine). Started $(run started); load average
 before: $(run load_before); after: $(run load_after).

@@ -10,8 +10,8 @@
 //!
 //! - memory (`VmRSS`) may grow while the server warms up (its allocator
 //!   and buffers grow to what the load needs, once), then must stay flat:
-//!   the most it held in the second half of the rest of the run is
-//!   compared with the most in the first half ([`memory_check`]);
+//!   the most it held in each quarter of the rest of the run must not rise
+//!   quarter after quarter, nor by much in all ([`memory_check`]);
 //! - open descriptors and threads rise and fall with the clients, and once
 //!   the load has stopped they must come back to exactly their idle count;
 //! - every answer must come, and be right (see `mixed.rs`).
@@ -37,11 +37,19 @@ use crate::report::{Check, grouped};
 /// The part of the run after which memory must stay flat: the first quarter
 /// is the warm-up.
 const WARM_UP_FRACTION: f64 = 0.25;
-/// How much memory may grow from the first half of the measured run to the
-/// second, at least: a few pages here and there, a buffer that doubled.
-const MEMORY_NOISE_KIB: u64 = 1024;
-/// And at most this fraction of the server's memory, for a large one.
-const MEMORY_NOISE_FRACTION: f64 = 0.05;
+/// The measured run (after the warm-up) is cut into this many parts, and
+/// the most memory the server held in each is compared with the part before.
+const MEMORY_PARTS: usize = 4;
+/// A rise from one part to the next that counts as one. A leak rises in
+/// every part; the allocator's noise, or a buffer that doubles once (the
+/// console's, say, on the busiest moment yet), is a step in one of them.
+const MEMORY_RISE_KIB: u64 = 256;
+/// Growth from the first part to the last that fails the check whatever
+/// its shape: this many KiB, or this fraction of the first part's, whichever
+/// is more. (Larger than the console's backlog, 4 MiB of lines, and its
+/// buffers.)
+const MEMORY_MOST_KIB: u64 = 16 * 1024;
+const MEMORY_MOST_FRACTION: f64 = 0.25;
 /// How long the server has, once the load stops, to let go of every
 /// connection and thread: lingering closes take up to 2 s, a runtime's
 /// spare threads up to 10 s. (No longer than the soak, for a short one,
@@ -471,31 +479,49 @@ impl Verdict {
     }
 }
 
-/// Memory after the warm-up: the most the server held in the second half
-/// of the load against the most in the first half. Maxima, because memory
-/// rises and falls with the clients of the moment, and the load is the
-/// same throughout: a server that does not leak reaches the same highs in
-/// both halves. The allowance is [`MEMORY_NOISE_KIB`] or
-/// [`MEMORY_NOISE_FRACTION`] of the first half's, whichever is larger.
+/// Memory after the warm-up: the most the server held in each quarter of
+/// the rest of the run. Maxima, because memory rises and falls with the
+/// clients of the moment, and the load is the same throughout. A leak
+/// makes each quarter's highest higher than the last by more than
+/// [`MEMORY_RISE_KIB`]; a step in one quarter is not a leak, unless it is
+/// larger than [`MEMORY_MOST_KIB`] (or [`MEMORY_MOST_FRACTION`]).
 pub fn memory_check(load: &[&Sample]) -> Check {
-    let half = load.len() / 2;
-    if half == 0 {
+    let what = "memory flat after the warm-up";
+    if load.len() < MEMORY_PARTS {
         return Check {
             passed: false,
-            what: "memory flat after the warm-up",
+            what,
             detail: format!("{} samples after the warm-up: too few to tell", load.len()),
             examples: Vec::new(),
             hint: Some("a longer --soak, or a shorter --sample-every".into()),
         };
     }
-    let most = |samples: &[&Sample]| samples.iter().map(|s| s.resident_kib).max().unwrap_or(0);
-    let (first, second) = (most(&load[..half]), most(&load[half..]));
-    let allowed = MEMORY_NOISE_KIB.max((first as f64 * MEMORY_NOISE_FRACTION) as u64);
+    let highs: Vec<u64> = (0..MEMORY_PARTS)
+        .map(|part| {
+            let (from, to) = (
+                part * load.len() / MEMORY_PARTS,
+                (part + 1) * load.len() / MEMORY_PARTS,
+            );
+            load[from..to]
+                .iter()
+                .map(|s| s.resident_kib)
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let rose_every_time = highs
+        .windows(2)
+        .all(|pair| pair[1] > pair[0] + MEMORY_RISE_KIB);
+    let (first, last) = (highs[0], highs[MEMORY_PARTS - 1]);
+    let most = MEMORY_MOST_KIB.max((first as f64 * MEMORY_MOST_FRACTION) as u64);
+    let grew = last.saturating_sub(first);
+    let quarters: Vec<String> = highs.iter().map(u64::to_string).collect();
     Check {
-        passed: second <= first + allowed,
-        what: "memory flat after the warm-up",
+        passed: !rose_every_time && grew <= most,
+        what,
         detail: format!(
-            "VmRSS at most {first} KiB in the first half, {second} in the second (allowed: +{allowed})"
+            "most VmRSS in each quarter: {} KiB (a leak: +{MEMORY_RISE_KIB} every time, or +{most} in all)",
+            quarters.join(", ")
         ),
         examples: Vec::new(),
         hint: None,
@@ -537,13 +563,13 @@ mod tests {
 
     #[test]
     fn a_flat_server_that_lets_go_passes() {
-        let samples = run_of(&[5000, 5600, 5100, 5500, 5200, 5600], (8, 3));
+        let samples = run_of(&[5000, 5600, 5100, 5500, 5200, 5600, 5300, 5400], (8, 3));
         let verdict = Verdict::new(&samples, &[], false, &[]);
         assert!(verdict.passed(), "{verdict:?}");
         assert!(
             verdict
                 .summary()
-                .starts_with("soak: RSS 5000 -> 5600 -> 4000 KiB"),
+                .starts_with("soak: RSS 5000 -> 5400 -> 4000 KiB"),
             "{}",
             verdict.summary()
         );
@@ -551,28 +577,36 @@ mod tests {
 
     #[test]
     fn memory_that_keeps_growing_fails() {
-        let samples = run_of(&[5000, 5500, 6000, 6500, 7000, 7500], (8, 3));
+        let samples = run_of(&[5000, 5500, 6000, 6500, 7000, 7500, 8000, 8500], (8, 3));
         let verdict = Verdict::new(&samples, &[], false, &[]);
         let memory = check(&verdict, "memory flat after the warm-up");
         assert!(!memory.passed);
         assert_eq!(
             memory.detail,
-            "VmRSS at most 6000 KiB in the first half, 7500 in the second (allowed: +1024)"
+            "most VmRSS in each quarter: 5500, 6500, 7500, 8500 KiB (a leak: +256 every time, or +16384 in all)"
         );
     }
 
     #[test]
+    fn one_step_up_is_not_a_leak_but_a_huge_one_is() {
+        let step = run_of(&[5000, 5100, 5000, 5100, 5000, 5100, 7000, 7000], (8, 3));
+        assert!(Verdict::new(&step, &[], false, &[]).passed());
+        let huge = run_of(&[5000, 5100, 5000, 5100, 5000, 5100, 30000, 30000], (8, 3));
+        assert!(!Verdict::new(&huge, &[], false, &[]).passed());
+    }
+
+    #[test]
     fn a_descriptor_or_a_thread_kept_fails() {
-        let verdict = Verdict::new(&run_of(&[5000, 5000], (9, 3)), &[], false, &[]);
+        let verdict = Verdict::new(&run_of(&[5000; 4], (9, 3)), &[], false, &[]);
         assert!(!check(&verdict, "descriptors back to idle").passed);
         assert!(check(&verdict, "threads back to idle").passed);
-        let verdict = Verdict::new(&run_of(&[5000, 5000], (8, 4)), &[], false, &[]);
+        let verdict = Verdict::new(&run_of(&[5000; 4], (8, 4)), &[], false, &[]);
         assert!(!check(&verdict, "threads back to idle").passed);
     }
 
     #[test]
     fn a_lost_answer_fails_and_a_refusal_does_not() {
-        let samples = run_of(&[5000, 5000], (8, 3));
+        let samples = run_of(&[5000; 4], (8, 3));
         let refused = Tally {
             expected: 10,
             received: 7,
@@ -597,7 +631,7 @@ mod tests {
 
     #[test]
     fn too_few_samples_cannot_pass() {
-        let verdict = Verdict::new(&run_of(&[5000], (8, 3)), &[], false, &[]);
+        let verdict = Verdict::new(&run_of(&[5000, 5000, 5000], (8, 3)), &[], false, &[]);
         assert!(!check(&verdict, "memory flat after the warm-up").passed);
     }
 }
