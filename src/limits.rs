@@ -4,8 +4,9 @@
 //! the address space for each thread's stack ([`CLIENT_THREAD_STACK`],
 //! [`room_for_a_client_thread`]), the number of open files (each client is
 //! one socket: [`fit_max_clients`]), and how many finished handshakes the
-//! kernel keeps waiting for `accept()` ([`listen_backlog`]). Reading them here, once, lets every server pick
-//! defaults that fit the machine instead of failing in silence past them.
+//! kernel keeps waiting for `accept()` ([`listen_backlog`]). Reading them
+//! here, once, lets every server pick defaults that fit the machine instead
+//! of failing in silence past them.
 
 use crate::warn;
 
