@@ -34,6 +34,10 @@
 //! Why not `println!`? It panics when stdout is gone (a closed pipe: the
 //! operator piped the server into `head`, or a test stopped reading). A log
 //! line is not worth a client: these functions drop write errors instead.
+//! But a console that fails in silence hides the failure from the one
+//! person who could fix it (a full disk fills the log's file system, a log
+//! collector went away): so the printer says so once, on stderr, the first
+//! time a write fails, and then goes on dropping lines without a word.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -66,6 +70,8 @@ static WAKE: Condvar = Condvar::new();
 static PRINTER_RUNS: AtomicBool = AtomicBool::new(false);
 /// `--quiet`: leave out the lines [`say!`](crate::say) prints.
 static QUIET: AtomicBool = AtomicBool::new(false);
+/// Set once the printer has told the operator that stdout cannot be written.
+static FAILURE_REPORTED: AtomicBool = AtomicBool::new(false);
 
 /// The lines waiting for the printer, and what it has done so far.
 struct Batch {
@@ -160,7 +166,9 @@ fn print_batches() {
                 "({dropped} log lines dropped: the console was not keeping up)"
             );
         }
-        write_now(&text);
+        if let Err(e) = try_write(&text) {
+            report_console_failure(&e);
+        }
         text.clear();
         {
             let mut batch = lock_batch();
@@ -196,8 +204,30 @@ fn take_batch(lines: &mut Vec<String>) -> u64 {
 /// server carries on without it. (`text` ends with a newline, so Rust's
 /// line-buffered stdout hands it to one `write` system call.)
 fn write_now(text: &[u8]) {
+    let _ = try_write(text);
+}
+
+/// [`write_now`], with the error for the printer, which reports the first
+/// one ([`report_console_failure`]). `client` and `swarm` drop them: piped
+/// into `head`, they have nothing to report and nobody to tell.
+fn try_write(text: &[u8]) -> io::Result<()> {
     let mut stdout = io::stdout().lock();
-    let _ = stdout.write_all(text).and_then(|()| stdout.flush());
+    stdout.write_all(text).and_then(|()| stdout.flush())
+}
+
+/// Tells the operator, once per process, that the console cannot be
+/// written: stdout is a full disk, a closed pipe, a device that refuses.
+///
+/// Once, because the printer fails again with every batch: a line per
+/// failure would flood stderr, which may be the same broken place. The
+/// server carries on either way; a log line is not worth a client. Only
+/// the printer calls this, so no client thread ever waits for stderr.
+fn report_console_failure(error: &io::Error) {
+    if !FAILURE_REPORTED.swap(true, Ordering::Relaxed) {
+        print_error_line(format_args!(
+            "console: cannot write to stdout: {error}; log lines that cannot be written are lost (said once), and the server goes on serving"
+        ));
+    }
 }
 
 /// The console of a server: while it lives, [`say!`](crate::say) and [`announce!`](crate::announce) hand

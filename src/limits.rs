@@ -1,11 +1,12 @@
 //! What the operating system allows a process, and how the servers fit in it.
 //!
 //! Three limits decide how many clients a thread-per-client server can hold:
-//! the memory for each thread's stack ([`CLIENT_THREAD_STACK`]), the number of
-//! open files (each client is one socket: [`fit_max_clients`]), and how many
-//! finished handshakes the kernel keeps waiting for `accept()`
-//! ([`listen_backlog`]). Reading them here, once, lets every server pick
-//! defaults that fit the machine instead of failing in silence past them.
+//! the address space for each thread's stack ([`CLIENT_THREAD_STACK`],
+//! [`room_for_a_client_thread`]), the number of open files (each client is
+//! one socket: [`fit_max_clients`]), and how many finished handshakes the
+//! kernel keeps waiting for `accept()` ([`listen_backlog`]). Reading them
+//! here, once, lets every server pick defaults that fit the machine instead
+//! of failing in silence past them.
 
 use crate::warn;
 
@@ -15,6 +16,17 @@ use crate::warn;
 /// times 2 MiB would reserve 20 GiB.
 pub const CLIENT_THREAD_STACK: usize = 256 * 1024;
 // ANCHOR_END: client_thread_stack
+
+/// Address space a thread-per-client server keeps free when the process
+/// runs under an address-space limit (`ulimit -v`), for everything but
+/// new stacks: the memory its clients' threads allocate as they go.
+///
+/// Threads are refused at the limit ([`room_for_a_client_thread`]), but
+/// a refused thread is not what kills a server there: the next ordinary
+/// allocation, by any thread, finds no address space either, and a failed
+/// allocation aborts a Rust process (`memory allocation of 41 bytes
+/// failed`). So a server stops starting threads while this much is left.
+pub const ADDRESS_SPACE_RESERVE: u64 = 16 * 1024 * 1024;
 
 /// `--max-clients` when it is not given, as Redis's `maxclients`.
 pub const DEFAULT_MAX_CLIENTS: u32 = 10_000;
@@ -86,6 +98,44 @@ pub fn raise_open_file_limit(wanted: u64) -> Option<u64> {
 /// Elsewhere there is no such limit to read.
 #[cfg(not(unix))]
 pub fn raise_open_file_limit(_wanted: u64) -> Option<u64> {
+    None
+}
+
+/// False when a new client thread's stack would leave less than
+/// [`ADDRESS_SPACE_RESERVE`] of the address space the process may use
+/// (`ulimit -v`); true when there is no such limit, or it cannot be read.
+///
+/// Without a limit (the usual case) this is one system call. Under one, it
+/// also reads the process's `VmSize` from `/proc/self/status`: tens of
+/// microseconds, for a thread that costs more to start.
+pub fn room_for_a_client_thread() -> bool {
+    let Some(limit) = address_space_limit() else {
+        return true;
+    };
+    let Some(status) = crate::procfs::status(std::process::id()) else {
+        return true; // Not Linux: the limit stays the only guard.
+    };
+    let stack = CLIENT_THREAD_STACK as u64;
+    status.virtual_kib.saturating_mul(1024) + stack + ADDRESS_SPACE_RESERVE <= limit
+}
+
+/// The address-space limit in force (`ulimit -v`), in bytes, if there is one.
+#[cfg(unix)]
+fn address_space_limit() -> Option<u64> {
+    use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit};
+
+    let (soft, _hard) = getrlimit(Resource::RLIMIT_AS).ok()?;
+    if soft == RLIM_INFINITY {
+        return None;
+    }
+    // `rlim_t` is a `u64` on Linux and macOS, an `i64` on some BSDs.
+    #[allow(clippy::useless_conversion)]
+    u64::try_from(soft).ok()
+}
+
+/// Elsewhere there is no such limit to read.
+#[cfg(not(unix))]
+fn address_space_limit() -> Option<u64> {
     None
 }
 

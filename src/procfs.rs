@@ -51,6 +51,39 @@ pub fn open_files(pid: u32) -> Option<usize> {
     Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
 }
 
+/// The TCP ports process `pid` listens on, for a server whose listening
+/// line cannot be read (its console is `/dev/full`, say). Its open files
+/// name each socket by inode (`/proc/PID/fd/N` links to `socket:[INODE]`),
+/// and `/proc/net/tcp` and `tcp6` give each listening inode's port.
+pub fn listening_ports(pid: u32) -> Vec<u16> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    let sockets: Vec<String> = fds
+        .filter_map(|entry| {
+            let link = std::fs::read_link(entry.ok()?.path()).ok()?;
+            let inode = link.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?;
+            Some(inode.to_string())
+        })
+        .collect();
+    let mut ports = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(table) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        // Columns: sl local_address rem_address st ... uid timeout inode; st 0A is LISTEN.
+        ports.extend(table.lines().skip(1).filter_map(|row| {
+            let columns: Vec<&str> = row.split_whitespace().collect();
+            let listening = *columns.get(3)? == "0A";
+            let inode = columns.get(9)?;
+            let mine = sockets.iter().any(|socket| socket == inode);
+            let port = u16::from_str_radix(columns.get(1)?.rsplit(':').next()?, 16).ok()?;
+            (listening && mine).then_some(port)
+        }));
+    }
+    ports
+}
+
 /// Bytes that have arrived for the TCP connection from `local_port` to
 /// `peer_port` on this machine and that its owner has not read yet (the
 /// `rx_queue` column of `/proc/net/tcp`, IPv4 only).
@@ -78,5 +111,12 @@ mod tests {
         assert!(status.peak_resident_kib >= status.resident_kib);
         assert!(cpu_time(me).is_some());
         assert!(open_files(me).is_some_and(|n| n >= 3));
+    }
+
+    #[test]
+    fn the_ports_a_process_listens_on_are_found_from_its_sockets() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().expect("its address").port();
+        assert!(listening_ports(std::process::id()).contains(&port));
     }
 }

@@ -16,6 +16,7 @@
 use std::io::{self, Read};
 use std::net::{Shutdown as Direction, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use crate::cli::{Limits, ServerArgs};
 use crate::connections::{Client, Connections, LINGER_BYTES};
 use crate::framing::send_line;
-use crate::limits::{CLIENT_THREAD_STACK, fit_max_clients};
+use crate::limits::{CLIENT_THREAD_STACK, fit_max_clients, room_for_a_client_thread};
 use crate::protocol::{BUSY, SHUTTING_DOWN, too_many_clients};
 use crate::shutdown::{Shutdown, Stopper};
 use crate::{say, warn};
@@ -43,6 +44,8 @@ pub struct Server {
     max_clients: usize,
     shutdown: Arc<Shutdown>,
     connections: Arc<Connections>,
+    /// The most clients (so, client threads) connected at once so far.
+    most_clients: AtomicUsize,
 }
 
 impl Server {
@@ -58,6 +61,7 @@ impl Server {
             max_clients: fit_max_clients(args.limits.max_clients) as usize,
             shutdown: Arc::default(),
             connections: Arc::default(),
+            most_clients: AtomicUsize::new(0),
         })
     }
 
@@ -121,6 +125,13 @@ impl Server {
 
     /// Records a new connection, or turns it away if the server is full.
     fn admit(&self, stream: TcpStream, address: SocketAddr) -> Option<Client> {
+        if !self.room_for_another_thread() {
+            warn!(
+                "cannot start a thread for {address}: the address space (ulimit -v) is nearly used up"
+            );
+            refuse(&stream, BUSY);
+            return None;
+        }
         // Replies are whole lines written at once: send each one now.
         // Otherwise Nagle's algorithm holds a small write back while an
         // earlier one is unacknowledged, and the client's kernel may delay
@@ -144,6 +155,27 @@ impl Server {
             turn_away(&stream, address, max);
         }
         client
+    }
+
+    /// Under an address-space limit (`ulimit -v`), a new client's thread
+    /// could take the last of it, and the next allocation anywhere in the
+    /// server would abort the process: so no new thread while less than
+    /// [`ADDRESS_SPACE_RESERVE`](crate::limits::ADDRESS_SPACE_RESERVE) is left.
+    ///
+    /// Only past the most clients ever connected at once: with fewer, a new
+    /// thread takes the stack a departed one left (the C library keeps
+    /// freed stacks for reuse, still counted as used address space), and
+    /// needs none.
+    fn room_for_another_thread(&self) -> bool {
+        let clients = self.connections.count();
+        if clients < self.most_clients.load(Ordering::Relaxed) {
+            return true;
+        }
+        let room = room_for_a_client_thread();
+        if room {
+            self.most_clients.store(clients + 1, Ordering::Relaxed);
+        }
+        room
     }
 
     // ANCHOR: close_all_clients

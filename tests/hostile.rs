@@ -9,56 +9,14 @@
 //! `::async_queue`). Each is bounded in time, and ends by checking that a
 //! normal client is still served correctly by the same server process.
 
+#[macro_use]
 mod support;
 
-use support::*;
-
-/// Generates `mod $case { fn counter(); fn echo(); ... }`: one test per
-/// server, so `cargo test --test hostile $case` runs the case on each.
+/// `for_servers!(case: counter, echo, ...)`: the check `case` of
+/// [`threaded_servers::harness::hostile`] as one test per server named.
 macro_rules! for_servers {
-    ($case:ident: $($server:ident),+) => {
-        mod $case {
-            $(
-                #[test]
-                fn $server() {
-                    let (protocol, style) = server!($server);
-                    threaded_servers::harness::hostile::$case(&super::target(protocol, style));
-                }
-            )+
-        }
-    };
-}
-
-/// The server a test named `counter`, `echo`, `queue`, `event_counter`,
-/// `event_echo`, `event_queue`, `async_counter`, `async_echo` or
-/// `async_queue` runs against: its protocol, and its style.
-macro_rules! server {
-    (counter) => {
-        (super::Protocol::Counter, super::Style::Threads)
-    };
-    (echo) => {
-        (super::Protocol::Echo, super::Style::Threads)
-    };
-    (queue) => {
-        (super::Protocol::Queue, super::Style::Threads)
-    };
-    (event_counter) => {
-        (super::Protocol::Counter, super::Style::Events)
-    };
-    (event_echo) => {
-        (super::Protocol::Echo, super::Style::Events)
-    };
-    (event_queue) => {
-        (super::Protocol::Queue, super::Style::Events)
-    };
-    (async_counter) => {
-        (super::Protocol::Counter, super::Style::Tasks)
-    };
-    (async_echo) => {
-        (super::Protocol::Echo, super::Style::Tasks)
-    };
-    (async_queue) => {
-        (super::Protocol::Queue, super::Style::Tasks)
+    ($($cases:tt)*) => {
+        server_tests!(hostile, $($cases)*);
     };
 }
 

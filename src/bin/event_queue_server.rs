@@ -110,8 +110,13 @@ struct Queue {
 enum Event {
     /// A line the client sent.
     Message { from: u64, text: String },
-    /// A line that could not be accepted: the sender gets this error line.
-    Invalid { from: u64, error: &'static str },
+    /// A line that could not be accepted: the log says `what` came, and
+    /// the sender gets the `error` line.
+    Invalid {
+        from: u64,
+        what: &'static str,
+        error: &'static str,
+    },
     /// The client is leaving, after everything it sent before: its last
     /// line (if any), then the lingering close.
     Leaving {
@@ -173,10 +178,12 @@ impl Service for Queue {
                 },
                 Input::Next(Next::NotUtf8) => Event::Invalid {
                     from,
+                    what: "a line that is not UTF-8",
                     error: NOT_UTF8,
                 },
                 Input::Next(Next::TooLong) => Event::Invalid {
                     from,
+                    what: "a line longer than 1024 bytes",
                     error: TOO_LONG,
                 },
                 Input::Next(Next::End(ending)) => {
@@ -271,7 +278,8 @@ impl Queue {
                     };
                     self.send_or_drop(clients, from, &answer);
                 }
-                Event::Invalid { from, error } => {
+                Event::Invalid { from, what, error } => {
+                    say!("Client {from} sent {what}");
                     self.send_or_drop(clients, from, error);
                 }
                 Event::Leaving {

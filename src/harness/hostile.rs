@@ -434,14 +434,27 @@ pub fn more_clients_than_max_clients(target: &Target) {
 /// error only a few times a second, and must serve again when clients leave.
 pub fn out_of_file_descriptors(target: &Target) {
     let protocol = target.protocol;
-    // An explicit --max-clients above what 64 descriptors allow (the default
-    // would fit itself to the limit, and the wall would never be reached).
+    let (server, crowd) = hit_the_descriptor_wall(target);
+    assert_backs_off_at_the_wall(&server);
+    drop(crowd);
+    assert_still_serves(protocol, server.address());
+}
+
+/// Starts `target` with 64 file descriptors and an explicit --max-clients
+/// above what they allow (the default would fit itself to the limit, and the
+/// wall would never be reached), and connects more clients than it can
+/// accept: the kernel queues the ones it cannot. Returns once the server
+/// has said that `accept()` failed, with the crowd still connected.
+pub fn hit_the_descriptor_wall(target: &Target) -> (ServerProcess, Vec<TcpStream>) {
     let server = target.start_with_open_file_limit(64, &["--max-clients", "1000"]);
-    // More connections than the server has descriptors; the kernel queues the
-    // ones it cannot accept.
     let crowd: Vec<TcpStream> = (0..100).map(|_| server.connect()).collect();
-    // Wait until the server has hit the wall.
     server.wait_for_stderr("accept failed");
+    (server, crowd)
+}
+
+/// At the wall, the server waits between failed `accept()`s: under 0.3 s of
+/// CPU and at most five "accept failed" lines in a second, and the cause named.
+pub fn assert_backs_off_at_the_wall(server: &ServerProcess) {
     let errors_before = server.stderr().matches("accept failed").count();
     let cpu_before = server.cpu_time();
     thread::sleep(Duration::from_secs(1));
@@ -457,8 +470,6 @@ pub fn out_of_file_descriptors(target: &Target) {
         "{}",
         server.stderr()
     );
-    drop(crowd);
-    assert_still_serves(protocol, server.address());
 }
 
 /// Ctrl-C while the server is out of file descriptors, with clients waiting
@@ -540,7 +551,8 @@ pub fn max_clients_fits_the_open_file_limit(target: &Target) {
 }
 
 /// Whoever reads the server's console goes away (a closed pipe): the server
-/// goes on serving, and nothing panics.
+/// goes on serving, nothing panics, and the operator is told once, on
+/// stderr, that the console cannot be written.
 pub fn stdout_closed_by_its_reader(target: &Target) {
     let protocol = target.protocol;
     let (mut server, console) = ServerProcess::spawn_holding_console(target);
@@ -548,9 +560,33 @@ pub fn stdout_closed_by_its_reader(target: &Target) {
     for _ in 0..3 {
         assert_still_serves(protocol, server.address());
     }
+    server.wait_for_stderr(CONSOLE_FAILING);
+    for _ in 0..20 {
+        assert_still_serves(protocol, server.address());
+    }
     server.stop();
     server.assert_stops_cleanly_within(DEADLINE);
     assert!(!server.stderr().contains("panicked"), "{}", server.output());
+    assert_told_once_that_the_console_fails(&server);
+}
+
+/// The start of the line a server writes on stderr when its console fails.
+pub const CONSOLE_FAILING: &str = "console: cannot write to stdout";
+
+/// The server said that its console fails, in exactly one line on stderr,
+/// however many lines it could not write.
+#[track_caller]
+pub fn assert_told_once_that_the_console_fails(server: &ServerProcess) {
+    let stderr = server.stderr();
+    let told = stderr
+        .lines()
+        .filter(|line| line.starts_with(CONSOLE_FAILING))
+        .count();
+    assert!(
+        told == 1,
+        "expected one line on stderr starting {CONSOLE_FAILING:?}; got {told}\n{}",
+        server.output()
+    );
 }
 
 /// The console stops: stdout is a pipe that nobody reads any more (a paused

@@ -7,6 +7,7 @@
 //! | [`client`] | talk to it as each lesson's client does, with a deadline on every wait |
 //! | [`counter`], [`echo`], [`queue`] | each lesson's promises, as checks that run against any server of that lesson |
 //! | [`hostile`] | the hostile clients every server must survive, as checks that run against any server |
+//! | [`faults`] | what the machine throws at a server (no thread, stopped, a full disk, no descriptors, resets), as checks |
 //!
 //! A check runs against a [`Target`]: a program, the protocol it speaks, and
 //! how to ask it to stop. `tests/hostile.rs` runs every hostile check against
@@ -50,6 +51,7 @@ macro_rules! expect_eq {
 pub mod client;
 pub mod counter;
 pub mod echo;
+pub mod faults;
 pub mod hostile;
 pub mod process;
 pub mod queue;

@@ -83,15 +83,30 @@ impl Target {
 
     /// Starts it with `ulimit -n files`: it may open only that many file descriptors.
     pub fn start_with_open_file_limit(&self, files: u32, args: &[&str]) -> ServerProcess {
+        ServerProcess::spawn(
+            self.command_under_ulimit("-n", files.into(), args),
+            self.stop,
+        )
+    }
+
+    /// Starts it with `ulimit -v kib`: it may reserve only that much address
+    /// space, every thread's stack included.
+    pub fn start_with_address_space_limit(&self, kib: u64, args: &[&str]) -> ServerProcess {
+        ServerProcess::spawn(self.command_under_ulimit("-v", kib, args), self.stop)
+    }
+
+    /// `program --port 0 args...` run by `sh` after `ulimit option value`:
+    /// the limit is set on the server alone, not on the check.
+    fn command_under_ulimit(&self, option: &str, value: u64, args: &[&str]) -> Command {
         let mut command = Command::new("sh");
-        let script = format!("ulimit -n {files} && exec \"$0\" \"$@\"");
+        let script = format!("ulimit {option} {value} && exec \"$0\" \"$@\"");
         command
             .args(["-c", &script])
             .arg(&self.program)
             .args(["--port", "0"])
             .args(&self.args)
             .args(args);
-        ServerProcess::spawn(command, self.stop)
+        command
     }
 }
 
@@ -158,7 +173,37 @@ impl ServerProcess {
         (server, console)
     }
 
-    fn launch(mut command: Command, stop: HowToStop) -> (ServerProcess, ChildStdout) {
+    /// Starts a prepared command (which must make the server listen on port
+    /// 0) with its console going to `stdout` (`/dev/full`, say), which the
+    /// check does not read: the port comes from the process's open sockets
+    /// ([`procfs::listening_ports`]), and the console's lines are not kept.
+    pub fn spawn_with_stdout(command: Command, stop: HowToStop, stdout: Stdio) -> ServerProcess {
+        let (mut server, _) = ServerProcess::launch_with(command, stop, stdout);
+        let mut ports = Vec::new();
+        let deadline = Instant::now() + DEADLINE;
+        while ports.is_empty() && server.is_running() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+            ports = procfs::listening_ports(server.pid());
+        }
+        server.port = *ports.first().unwrap_or_else(|| {
+            panic!(
+                "expected the server to listen on a port within {DEADLINE:?}; it did not\n{}",
+                server.output()
+            )
+        });
+        server
+    }
+
+    fn launch(command: Command, stop: HowToStop) -> (ServerProcess, ChildStdout) {
+        let (server, stdout) = ServerProcess::launch_with(command, stop, Stdio::piped());
+        (server, stdout.expect("piped stdout"))
+    }
+
+    fn launch_with(
+        mut command: Command,
+        stop: HowToStop,
+        stdout: Stdio,
+    ) -> (ServerProcess, Option<ChildStdout>) {
         let stdin = match stop {
             HowToStop::Enter => Stdio::piped(),
             HowToStop::CtrlC => Stdio::null(),
@@ -168,11 +213,11 @@ impl ServerProcess {
             // the rest of the console out of a failure message.
             .env("RUST_BACKTRACE", "0")
             .stdin(stdin)
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
-        let stdout = child.stdout.take().expect("piped stdout");
+        let stdout = child.stdout.take();
         let stderr = Arc::new(Mutex::new(String::new()));
         let err = child.stderr.take().expect("piped stderr");
         let stderr_sink = Arc::clone(&stderr);

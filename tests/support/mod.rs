@@ -124,6 +124,43 @@ pub fn server_name(protocol: Protocol, style: Style) -> String {
     }
 }
 
+/// One test per server for a check that every server must pass:
+/// `server_tests!(hostile, case: counter, echo, event_queue, ...)`
+/// generates `mod case { fn counter(); fn echo(); fn event_queue(); ... }`,
+/// each running `threaded_servers::harness::hostile::case` against that
+/// server, so `cargo test case` runs it on each. A server is named as its
+/// test is: `counter`, `event_counter`, `async_counter`, and so on.
+#[allow(unused_macros)] // Each suite that uses it says `#[macro_use] mod support;`.
+macro_rules! server_tests {
+    ($suite:ident, $case:ident: $($server:ident),+) => {
+        mod $case {
+            $(
+                #[test]
+                fn $server() {
+                    let (protocol, style) = crate::support::named_server(stringify!($server));
+                    threaded_servers::harness::$suite::$case(&crate::support::target(protocol, style));
+                }
+            )+
+        }
+    };
+}
+
+/// The server a test of [`server_tests!`] is named after: `counter`,
+/// `event_echo`, `async_queue`...: its protocol, and its style.
+#[allow(dead_code)] // Not every suite that includes this module uses it.
+pub fn named_server(name: &str) -> (Protocol, Style) {
+    let (style, protocol) = match name.split_once('_') {
+        Some(("event", protocol)) => (Style::Events, protocol),
+        Some(("async", protocol)) => (Style::Tasks, protocol),
+        _ => (Style::Threads, name),
+    };
+    let protocol = Protocol::ALL
+        .into_iter()
+        .find(|p| p.name() == protocol)
+        .unwrap_or_else(|| panic!("no server named {name}"));
+    (protocol, style)
+}
+
 /// One test per style of server. `for_every_style!(counter::name)` runs
 /// the check `threaded_servers::harness::counter::name` against the
 /// lesson's threaded server (`name::threads`), its event-loop twin

@@ -17,20 +17,30 @@
 //! `--idle` opens the clients and keeps them connected and silent instead:
 //! with `--server-pid`, it reports the server's memory per idle client.
 //!
+//! `--soak SECONDS` runs a mixed, hostile load for that long instead, every
+//! answer checked, and watches the server's memory, descriptors and threads
+//! (with `--server-pid`): they must stay flat, and return to their idle
+//! counts once the load stops. `bench/soak.sh` runs it against every server.
+//!
 //! | file | what it does |
 //! |---|---|
 //! | `main.rs` | the arguments, and the load run: clients on threads, the clock |
 //! | `clients.rs` | one client of each protocol, and what it saw |
 //! | `report.rs` | the checks and numbers, computed from what the clients saw, then printed |
 //! | `idle.rs` | `--idle`: clients that connect and stay silent |
+//! | `soak.rs` | `--soak`: the load for a long time, the server sampled, the verdict |
+//! | `mixed.rs` | `--soak`'s clients: every kind, ordinary and hostile, each answer checked |
 //! | `progress.rs` | a progress line while a long run goes |
 
 mod clients;
 mod idle;
+mod mixed;
 mod progress;
 mod report;
+mod soak;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -95,6 +105,31 @@ struct Args {
     /// The server's process id, to report its CPU time and memory (Linux /proc).
     #[arg(long, global = true, value_parser = parse_pid, allow_negative_numbers = true)]
     server_pid: Option<u32>,
+
+    /// Run a soak for this many seconds instead of a load test: every kind
+    /// of client at once (busy, idle past --server-max-clients, slow,
+    /// hostile), every answer checked, the server's memory, descriptors and
+    /// threads watched (needs --server-pid).
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = parse_seconds, allow_negative_numbers = true)]
+    soak: Option<Duration>,
+
+    /// With --soak: the server's --max-clients, which the idle clients fill and go past.
+    #[arg(long, global = true, default_value_t = 64, value_parser = parse_count::<usize>, allow_negative_numbers = true)]
+    server_max_clients: usize,
+
+    /// With --soak: the server's --idle-timeout, in seconds; idle clients
+    /// leave before it, silent ones wait for it.
+    #[arg(long, global = true, value_name = "SECONDS", default_value = "3", value_parser = parse_seconds, allow_negative_numbers = true)]
+    server_idle_timeout: Duration,
+
+    /// With --soak: how often to sample the server, in seconds.
+    #[arg(long, global = true, value_name = "SECONDS", default_value = "2", value_parser = parse_seconds, allow_negative_numbers = true)]
+    sample_every: Duration,
+
+    /// With --soak: write the samples to this file, as CSV
+    /// (seconds,rss_kib,fds,threads,phase).
+    #[arg(long, global = true, value_name = "FILE")]
+    samples: Option<PathBuf>,
 }
 
 /// A process id: a whole number, at least 1.
@@ -120,13 +155,17 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     // Each client is one open file here too: make room, as the servers do.
-    let sockets = if args.idle {
+    let sockets = if args.soak.is_some() {
+        2 * args.server_max_clients + 64
+    } else if args.idle {
         args.clients
     } else {
         args.concurrency
     };
     raise_open_file_limit(sockets as u64 + 64);
-    let passed = if args.idle {
+    let passed = if let Some(duration) = args.soak {
+        soak::run(&args, address, duration)
+    } else if args.idle {
         idle::hold_idle_clients(&args, address)
     } else {
         run_load(&args, address)

@@ -156,7 +156,7 @@ impl Report {
 }
 
 /// The different problems in `problems`, most common first, with their counts.
-fn grouped(problems: &[&String]) -> Vec<(String, usize)> {
+pub fn grouped(problems: &[&String]) -> Vec<(String, usize)> {
     let mut counts: BTreeMap<&String, usize> = BTreeMap::new();
     for problem in problems {
         *counts.entry(problem).or_default() += 1;
