@@ -14,8 +14,8 @@ start_server_on() {
 }
 
 # start_first NAME: starts a lesson's first version (an example, which takes
-# its address as its one argument) on a free port; sets PID and PORT.
-start_first() { start_program "$1" "$bin/examples/$1" 127.0.0.1:0; }
+# `--port N` as its one option) on a free port; sets PID and PORT.
+start_first() { start_program "$1" "$bin/examples/$1" --port 0; }
 
 # start_program NAME COMMAND...: runs COMMAND, which prints a listening line;
 # sets PID and PORT.

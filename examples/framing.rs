@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use threaded_servers::framing::{LineReader, Received, SIZE};
+use threaded_servers::framing::{Received, SIZE};
+use threaded_servers::threads::socket::LineReader;
 
 fn main() -> io::Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0")?;

@@ -23,13 +23,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use clap::Parser;
 use threaded_servers::cli::{ServerArgs, listen_defaults};
-use threaded_servers::connections::Client;
 use threaded_servers::console::{Console, escape, exit_code};
 use threaded_servers::framing::is_timeout;
 use threaded_servers::protocol::{DISCONNECT_MSG, NOT_UTF8, Protocol, TOO_LONG};
-use threaded_servers::server::{SHUTDOWN_GRACE, Server, spawn_client_thread};
-use threaded_servers::session::{Ending, LineSession, Next};
-use threaded_servers::shutdown::stop_on_signals;
+use threaded_servers::session::{Ending, Next};
+use threaded_servers::threads::connections::Client;
+use threaded_servers::threads::server::{Server, spawn_client_thread};
+use threaded_servers::threads::session::LineSession;
+use threaded_servers::threads::shutdown::stop_on_signals;
+use threaded_servers::timing::SHUTDOWN_GRACE;
 use threaded_servers::{announce, say, warn};
 
 /// The echo server's address: this machine only, port 56011.

@@ -31,6 +31,16 @@
 //! when it is quiet each line is a batch of one, written at once: no timer
 //! ever holds a line back from a reader at the other end of a pipe.
 //!
+//! Warnings for the operator (`warn!`: a thread refused, `accept` failing)
+//! go the same way, to stderr: a stderr nobody reads (a pipe whose reader
+//! went away, a terminal paused) must not stop a server either, and the
+//! accept loop is the thread that warns most. Only errors that end the
+//! program ([`exit_code`]) are written at once: there is nothing left to
+//! serve, and the operator must see them. (One printer serves both
+//! streams: while it waits on a stderr nobody reads, stdout's lines wait
+//! behind it, and past the backlog they are dropped, counted. The server
+//! goes on serving either way.)
+//!
 //! Why not `println!`? It panics when stdout is gone (a closed pipe: the
 //! operator piped the server into `head`, or a test stopped reading). A log
 //! line is not worth a client: these functions drop write errors instead.
@@ -49,13 +59,13 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::timing::CONSOLE_FLUSH;
+
 /// How many lines may wait for the printer before new ones are dropped.
 pub const CONSOLE_BACKLOG: usize = 10_000;
 /// How many bytes of lines may wait for the printer: escaped client text can
 /// make a line of several kilobytes, and memory is what the limit protects.
 pub const CONSOLE_BACKLOG_BYTES: usize = 4 * 1024 * 1024;
-/// How long a server waits on its way out for the console to catch up.
-const CONSOLE_FLUSH: Duration = Duration::from_millis(200);
 /// After writing a batch of several lines (the server is busy), how long the
 /// printer lets the next batch gather before taking it. A lone line, on a
 /// quiet server, is never held back.
@@ -77,6 +87,8 @@ static FAILURE_REPORTED: AtomicBool = AtomicBool::new(false);
 struct Batch {
     /// Lines not yet taken by the printer, in the order they were sent.
     lines: Vec<String>,
+    /// Warnings for stderr not yet taken by the printer, in order.
+    warnings: Vec<String>,
     /// Lines dropped since the printer last took the batch.
     dropped: u64,
     /// Lines, and their bytes, not written yet: those in `lines` and those
@@ -92,6 +104,7 @@ struct Batch {
 impl Batch {
     const EMPTY: Batch = Batch {
         lines: Vec::new(),
+        warnings: Vec::new(),
         dropped: 0,
         unwritten_lines: 0,
         unwritten_bytes: 0,
@@ -101,7 +114,7 @@ impl Batch {
 
     /// True when the printer has nothing to do: no line, nothing to report.
     fn is_idle(&self) -> bool {
-        self.lines.is_empty() && self.dropped == 0
+        self.lines.is_empty() && self.warnings.is_empty() && self.dropped == 0
     }
 }
 
@@ -121,6 +134,12 @@ pub fn print_line(line: fmt::Arguments<'_>) {
         write_now(format!("{line}\n").as_bytes());
         return;
     }
+    hand_to_printer(line, |batch| &mut batch.lines);
+}
+
+/// Adds `line` to the printer's next batch, to the list `list` picks
+/// (stdout's or stderr's), or drops it if the printer is far behind.
+fn hand_to_printer(line: fmt::Arguments<'_>, list: fn(&mut Batch) -> &mut Vec<String>) {
     // Formatted before taking the lock: the lock is held only to append.
     let line = line.to_string();
     let size = line.len() + 1; // and its newline
@@ -129,7 +148,7 @@ pub fn print_line(line: fmt::Arguments<'_>) {
     if batch.unwritten_lines < CONSOLE_BACKLOG
         && batch.unwritten_bytes + size <= CONSOLE_BACKLOG_BYTES
     {
-        batch.lines.push(line);
+        list(&mut batch).push(line);
         batch.unwritten_lines += 1;
         batch.unwritten_bytes += size;
     } else {
@@ -145,31 +164,57 @@ pub fn print_line(line: fmt::Arguments<'_>) {
 }
 // ANCHOR_END: print_line
 
+/// Prints one warning line to stderr, for the operator: something went
+/// wrong that the server is working around. Never panics, and in a server
+/// never waits, as [`print_line`]. (Without a [`Console`], it writes directly.)
+pub fn print_warning(line: fmt::Arguments<'_>) {
+    if !PRINTER_RUNS.load(Ordering::Acquire) {
+        print_error_line(line);
+        return;
+    }
+    hand_to_printer(line, |batch| &mut batch.warnings);
+}
+
 /// The printer thread: once it runs, the only thread that writes to stdout.
 fn print_batches() {
-    // Two vectors take turns: the printer empties one while the other
-    // fills, so neither is reallocated once it has grown to a busy batch.
+    // Two vectors take turns for each stream: the printer empties one while
+    // the other fills, so neither is reallocated once it has grown to a
+    // busy batch.
     let mut lines = Vec::new();
-    // The whole batch as bytes, for one `write`; reused the same way.
+    let mut warnings = Vec::new();
+    // A whole batch as bytes, for one `write`; reused the same way.
     let mut text = Vec::new();
     loop {
-        let dropped = take_batch(&mut lines);
-        let count = lines.len();
-        for line in lines.drain(..) {
-            text.extend_from_slice(line.as_bytes());
-            text.push(b'\n');
+        let dropped = take_batch(&mut lines, &mut warnings);
+        let count = lines.len() + warnings.len();
+        let mut bytes = 0;
+        if !lines.is_empty() || dropped > 0 {
+            for line in lines.drain(..) {
+                text.extend_from_slice(line.as_bytes());
+                text.push(b'\n');
+            }
+            bytes += text.len();
+            if dropped > 0 {
+                let _ = writeln!(
+                    text,
+                    "({dropped} log lines dropped: the console was not keeping up)"
+                );
+            }
+            if let Err(e) = try_write(&text) {
+                report_console_failure(&e);
+            }
+            text.clear();
         }
-        let bytes = text.len();
-        if dropped > 0 {
-            let _ = writeln!(
-                text,
-                "({dropped} log lines dropped: the console was not keeping up)"
-            );
+        if !warnings.is_empty() {
+            for warning in warnings.drain(..) {
+                text.extend_from_slice(warning.as_bytes());
+                text.push(b'\n');
+            }
+            bytes += text.len();
+            // Only this thread waits if nobody reads stderr.
+            let _ = io::stderr().lock().write_all(&text);
+            text.clear();
         }
-        if let Err(e) = try_write(&text) {
-            report_console_failure(&e);
-        }
-        text.clear();
         {
             let mut batch = lock_batch();
             batch.written += 1;
@@ -186,15 +231,17 @@ fn print_batches() {
 }
 
 /// Waits until there is something to write, then swaps the waiting lines
-/// into `lines` (empty) and returns how many lines were dropped meanwhile.
+/// into `lines` and `warnings` (empty) and returns how many lines were
+/// dropped meanwhile.
 /// The lock is released before anything is written: a client thread never
 /// waits for the console, only, at most, for this swap.
-fn take_batch(lines: &mut Vec<String>) -> u64 {
+fn take_batch(lines: &mut Vec<String>, warnings: &mut Vec<String>) -> u64 {
     let mut batch = lock_batch();
     while batch.is_idle() {
         batch = WAKE.wait(batch).unwrap_or_else(PoisonError::into_inner);
     }
     mem::swap(&mut batch.lines, lines);
+    mem::swap(&mut batch.warnings, warnings);
     batch.taken += 1;
     mem::take(&mut batch.dropped)
 }
@@ -286,10 +333,11 @@ fn flush(timeout: Duration) {
     }
 }
 
-/// Prints one line to stderr, for the operator: something went wrong that
-/// the server is working around (or, at start-up, cannot). Never panics.
-/// The line is written with one call, so lines from several processes
-/// sharing a terminal do not run into each other.
+/// Prints one line to stderr now, for the operator: an error that ends the
+/// program, or one from the printer itself. Never panics. The line is
+/// written with one call, so lines from several processes sharing a
+/// terminal do not run into each other. (A server's other warnings go
+/// through the printer: [`print_warning`].)
 pub fn print_error_line(line: fmt::Arguments<'_>) {
     let line = format!("{line}\n");
     let _ = io::stderr().lock().write_all(line.as_bytes());
@@ -321,11 +369,12 @@ pub fn is_quiet() -> bool {
     QUIET.load(Ordering::Relaxed)
 }
 
-/// `eprintln!` without the panic, for the operator. See [`print_error_line`].
+/// `eprintln!` without the panic, and without waiting in a server: a
+/// warning for the operator. See [`print_warning`].
 #[macro_export]
 macro_rules! warn {
     ($($arg:tt)*) => {
-        $crate::console::print_error_line(format_args!($($arg)*))
+        $crate::console::print_warning(format_args!($($arg)*))
     };
 }
 

@@ -5,23 +5,20 @@
 //! tutorial's, and the Python versions of the other two in `originals/`)
 //! treats whatever one call returns as one message and so depends on luck.
 //! Here a message is one line of UTF-8 text ending in `\n` (`\r\n` is
-//! accepted too), of at most [`SIZE`] bytes, read through one
-//! [`LineReader`] per connection.
+//! accepted too), of at most [`SIZE`] bytes.
 //!
 //! The bound matters: a reader that "reads until newline" into a growing
 //! `String` lets one client that never sends a newline make the server
-//! allocate until it dies. A `LineReader` keeps at most `SIZE` bytes of a
-//! line; the rest of an over-long line is read and dropped.
+//! allocate until it dies. A [`LineBuffer`] keeps at most `SIZE` bytes of a
+//! line; the rest of an over-long line is dropped as it arrives.
 //!
-//! What a message is, and those bounds, live in [`LineBuffer`], which does
-//! no I/O: the threaded `LineReader` feeds it from blocking reads, and the
-//! async servers' session (`tasks::session`) from reads it awaits.
+//! Nothing here does I/O, so every style reads through the same buffer:
+//! a thread feeds it from blocking reads (`threads::socket::LineReader`),
+//! an event loop from reads that never wait (`events::connection`), a task
+//! from reads it awaits (`tasks::session`).
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::mem;
-use std::net::TcpStream;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 /// The most bytes in one message, not counting its line ending: the originals' `SIZE = 1024`.
 pub const SIZE: usize = 1024;
@@ -29,7 +26,8 @@ pub const SIZE: usize = 1024;
 /// How much of an over-long line is kept, to quote it if the line never ends.
 const KEPT_OF_LONG_LINE: usize = 64;
 
-/// What [`LineReader::next_message`] found.
+/// What came next in a connection's bytes: what [`LineBuffer::next_message`]
+/// finds, and what a reader makes of the end of the stream or a timeout.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Received {
     /// A complete line.
@@ -75,50 +73,6 @@ pub fn strip_line_ending(bytes: &[u8]) -> (&[u8], &'static str) {
     }
 }
 
-/// One `read`, retried if a signal interrupts it.
-///
-/// A read with a timeout set is not restarted after a signal handler runs,
-/// even though `ctrlc` asks for restarts (see signal(7)). Ctrl-C may be
-/// delivered to any thread; without the retry, a client thread it lands on
-/// would see `Interrupted` and drop its client without a word.
-pub fn read_once(mut stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match stream.read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
-}
-
-/// Sends one line: `line` and a `\n`, in one write, so the line leaves whole.
-pub fn send_line(mut stream: &TcpStream, line: impl AsRef<[u8]>) -> io::Result<()> {
-    let line = line.as_ref();
-    let mut bytes = Vec::with_capacity(line.len() + 1);
-    bytes.extend_from_slice(line);
-    bytes.push(b'\n');
-    stream.write_all(&bytes)
-}
-
-/// Sends what the kernel will take right now, without waiting: how much it
-/// took, or `WouldBlock` if the socket's send buffer is full.
-///
-/// A normal `write` waits while the buffer is full, and a client that never
-/// reads keeps it full for ever. `MSG_DONTWAIT` asks for this one call not
-/// to wait, without making the socket non-blocking for the other threads
-/// that use it.
-#[cfg(unix)]
-pub fn send_now(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
-    use nix::sys::socket::{MsgFlags, send};
-    use std::os::fd::AsRawFd;
-    Ok(send(stream.as_raw_fd(), bytes, MsgFlags::MSG_DONTWAIT)?)
-}
-
-/// Elsewhere, a plain `write`: it waits at most the socket's write timeout.
-#[cfg(not(unix))]
-pub fn send_now(mut stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
-    stream.write(bytes)
-}
-
 /// True for the error a read timeout gives: `WouldBlock` on Unix, `TimedOut` on Windows.
 pub fn is_timeout(error: &io::Error) -> bool {
     matches!(
@@ -127,98 +81,13 @@ pub fn is_timeout(error: &io::Error) -> bool {
     )
 }
 
-/// Reads one client's lines, bounded in size and in time.
-///
-/// Keep one `LineReader` for the whole connection: it may already hold the
-/// start of the next line, and a fresh reader would lose it.
-pub struct LineReader {
-    stream: Arc<TcpStream>,
-    idle_timeout: Option<Duration>,
-    /// Bytes received and not yet returned: the start of a line still
-    /// arriving, or lines that came in the same read as an earlier one.
-    pending: LineBuffer,
-    /// The read timeout the socket has now, to skip the system call that
-    /// sets it when it is already right.
-    read_timeout: Option<Duration>,
-}
-
-impl LineReader {
-    /// A reader for `stream`. With an `idle_timeout`, each line must be
-    /// complete within that time of the server starting to wait for it,
-    /// however the bytes trickle in.
-    pub fn new(stream: Arc<TcpStream>, idle_timeout: Option<Duration>) -> LineReader {
-        LineReader {
-            stream,
-            idle_timeout,
-            pending: LineBuffer::default(),
-            read_timeout: None,
-        }
-    }
-
-    // ANCHOR: next_message
-    /// Reads the next message. An `Err` is a broken connection (such as a reset).
-    pub fn next_message(&mut self) -> io::Result<Received> {
-        // The deadline starts now, as the server starts waiting. None if it
-        // is too far away to count to (--idle-timeout 1e19).
-        let deadline = self
-            .idle_timeout
-            .and_then(|timeout| Instant::now().checked_add(timeout));
-        // Reads go through a buffer on the stack: between messages the
-        // `LineBuffer` is empty and owns no memory.
-        let mut chunk = [0u8; SIZE];
-        loop {
-            if let Some(message) = self.pending.next_message() {
-                return Ok(message);
-            }
-            let n = match self.read_before(deadline, &mut chunk) {
-                Ok(n) => n,
-                Err(e) if is_timeout(&e) => return Ok(self.pending.timed_out()),
-                Err(e) => return Err(e),
-            };
-            if n == 0 {
-                return Ok(self.pending.end_of_stream());
-            }
-            self.pending.push(&chunk[..n]);
-        }
-    }
-    // ANCHOR_END: next_message
-
-    // ANCHOR: read_before
-    /// One read into `buf`, failing with `TimedOut` once `deadline` has passed.
-    ///
-    /// A read timeout alone restarts with every read, so a client that sends
-    /// one byte every few seconds would never time out; a deadline does not
-    /// move. Each read gets the time that is left, except the first of a
-    /// message, which gets the whole timeout: then the socket's timeout is
-    /// usually already right, and no system call is needed to set it.
-    fn read_before(&mut self, deadline: Option<Instant>, buf: &mut [u8]) -> io::Result<usize> {
-        let timeout = match (deadline, self.pending.is_empty()) {
-            (None, _) => None,
-            (Some(_), true) => self.idle_timeout,
-            (Some(deadline), false) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(io::ErrorKind::TimedOut.into());
-                }
-                Some(left)
-            }
-        };
-        if timeout != self.read_timeout {
-            self.stream.set_read_timeout(timeout)?;
-            self.read_timeout = timeout;
-        }
-        read_once(&self.stream, buf)
-    }
-    // ANCHOR_END: read_before
-}
-
 /// The bytes of one connection between reads, cut into messages: the part
 /// of line framing that does no I/O.
 ///
-/// Whoever reads the socket (a thread in [`LineReader`], a task in the async
-/// servers) hands each read to [`push`](Self::push) and asks
-/// [`next_message`](Self::next_message) for what is complete. What a message
-/// is, and every bound on it, is decided here once for both.
+/// Whoever reads the socket (a thread, an event loop, a task) hands each
+/// read to [`push`](Self::push) and asks [`next_message`](Self::next_message)
+/// for what is complete. What a message is, and every bound on it, is
+/// decided here once for every style.
 #[derive(Debug, Default)]
 pub struct LineBuffer {
     /// The start of a line still arriving, and any lines received after it.
@@ -305,16 +174,20 @@ fn decode(mut line: Vec<u8>) -> Received {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{Shutdown, TcpListener};
 
-    /// A connected pair: what the "client" writes, the reader reads.
-    fn reader_for(bytes: &[u8]) -> LineReader {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server_side, _) = listener.accept().unwrap();
-        client.write_all(bytes).unwrap();
-        client.shutdown(Shutdown::Write).unwrap();
-        LineReader::new(Arc::new(server_side), Some(Duration::from_secs(5)))
+    /// Everything `bytes` holds, as messages, as a reader would see them:
+    /// the bytes arrive in reads of `chunk` bytes, then the stream ends.
+    fn messages(bytes: &[u8], chunk: usize) -> Vec<Received> {
+        let mut buffer = LineBuffer::default();
+        let mut found = Vec::new();
+        for read in bytes.chunks(chunk) {
+            buffer.push(read);
+            while let Some(message) = buffer.next_message() {
+                found.push(message);
+            }
+        }
+        found.push(buffer.end_of_stream());
+        found
     }
 
     fn line(text: &str, ending: &'static str) -> Received {
@@ -326,12 +199,18 @@ mod tests {
 
     #[test]
     fn lines_come_out_one_at_a_time_with_their_endings() {
-        let mut reader = reader_for(b"one\ntwo\r\n\nlast");
-        assert_eq!(reader.next_message().unwrap(), line("one", "\n"));
-        assert_eq!(reader.next_message().unwrap(), line("two", "\r\n"));
-        assert_eq!(reader.next_message().unwrap(), line("", "\n"));
-        assert_eq!(reader.next_message().unwrap(), Received::Incomplete);
-        assert_eq!(reader.next_message().unwrap(), Received::End);
+        for chunk in [1, 3, 1024] {
+            assert_eq!(
+                messages(b"one\ntwo\r\n\nlast", chunk),
+                [
+                    line("one", "\n"),
+                    line("two", "\r\n"),
+                    line("", "\n"),
+                    Received::Incomplete
+                ]
+            );
+        }
+        assert_eq!(messages(b"", 1), [Received::End]);
     }
 
     #[test]
@@ -345,40 +224,56 @@ mod tests {
         input.extend(b"\r\nafter\n");
         input.extend(vec![b'd'; SIZE + 1]);
         input.extend(b"\r\n");
-        let mut reader = reader_for(&input);
-        assert_eq!(
-            reader.next_message().unwrap(),
-            line(&"a".repeat(SIZE), "\r\n")
-        );
-        assert_eq!(reader.next_message().unwrap(), Received::TooLong);
-        assert_eq!(reader.next_message().unwrap(), Received::TooLong);
-        assert_eq!(reader.next_message().unwrap(), line("after", "\n"));
-        assert_eq!(reader.next_message().unwrap(), Received::TooLong);
-        assert_eq!(reader.next_message().unwrap(), Received::End);
+        for chunk in [7, SIZE, 64 * 1024] {
+            assert_eq!(
+                messages(&input, chunk),
+                [
+                    line(&"a".repeat(SIZE), "\r\n"),
+                    Received::TooLong,
+                    Received::TooLong,
+                    line("after", "\n"),
+                    Received::TooLong,
+                    Received::End
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_line_costs_a_bounded_buffer() {
+        let mut buffer = LineBuffer::default();
+        for _ in 0..1000 {
+            buffer.push(&[b'x'; 1024]);
+            assert_eq!(buffer.next_message(), None);
+            assert!(buffer.pending.len() <= 2 * SIZE + 2);
+        }
+        buffer.push(b"\nnext\n");
+        assert_eq!(buffer.next_message(), Some(Received::TooLong));
+        assert_eq!(buffer.next_message(), Some(line("next", "\n")));
     }
 
     #[test]
     fn invalid_utf8_skips_one_line_only() {
-        let mut reader = reader_for(b"ok\n\xff\xfe bad\nafter\n");
-        assert_eq!(reader.next_message().unwrap(), line("ok", "\n"));
-        assert_eq!(reader.next_message().unwrap(), Received::NotUtf8);
-        assert_eq!(reader.next_message().unwrap(), line("after", "\n"));
+        assert_eq!(
+            messages(b"ok\n\xff\xfe bad\nafter\n", 4),
+            [
+                line("ok", "\n"),
+                Received::NotUtf8,
+                line("after", "\n"),
+                Received::End
+            ]
+        );
     }
 
     #[test]
-    fn an_idle_timeout_returns_the_unfinished_line() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server_side, _) = listener.accept().unwrap();
-        client.write_all(b"done\nHello, Ser").unwrap();
-        let timeout = Some(Duration::from_millis(200));
-        let mut reader = LineReader::new(Arc::new(server_side), timeout);
-        assert_eq!(reader.next_message().unwrap(), line("done", "\n"));
+    fn a_timeout_gives_up_the_unfinished_line() {
+        let mut buffer = LineBuffer::default();
+        buffer.push(b"done\nHello, Ser");
+        assert_eq!(buffer.next_message(), Some(line("done", "\n")));
+        assert_eq!(buffer.next_message(), None);
         let unfinished = b"Hello, Ser".to_vec();
-        assert_eq!(
-            reader.next_message().unwrap(),
-            Received::IdleTimeout { unfinished }
-        );
+        assert_eq!(buffer.timed_out(), Received::IdleTimeout { unfinished });
+        assert!(buffer.is_empty());
     }
 
     #[test]

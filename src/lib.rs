@@ -1,23 +1,31 @@
 //! The library the lesson binaries share.
 //!
 //! Each binary in `src/bin/` is one lesson and reads top to bottom. What
-//! more than one of them needs lives here, once, one concern per module:
+//! more than one of them needs lives here, once, one concern per module.
+//! A core that knows no concurrency style:
 //!
 //! | module | what it is for |
 //! |---|---|
-//! | [`cli`] | `--host`, `--port`, `--quiet` and the limits every server takes |
 //! | [`protocol`] | every line a server sends or a client reads, with its parser |
-//! | [`console`] | logging: whole lines, from one printer thread, that never make a client wait or panic |
-//! | [`server`] | listening with a real backlog, accepting, admitting under `--max-clients`, a thread per client |
-//! | [`connections`] | who is connected; closing a connection without losing the last reply |
-//! | [`shutdown`] | the shutdown flag, waking a blocked `accept()`, Ctrl-C and SIGTERM |
+//! | [`framing`] | one line = one message, bounded at [`framing::SIZE`] bytes, with no I/O |
+//! | [`session`] | how a session goes on or ends, in words every style shares |
+//! | [`listening`] | listening with a real backlog; turning a client away with one `ERROR` line |
 //! | [`limits`] | what the OS allows: open files, thread stacks, the listen backlog |
-//! | [`framing`] | one line = one message, bounded at [`framing::SIZE`] bytes |
-//! | [`session`] | a line session: the next message, or how the session ended |
-//! | [`pool`] | a fixed pool of worker threads (lesson 4's experiment) |
+//! | [`timing`] | every timeout, and the shutdown timeline they make |
+//! | [`console`] | logging: whole lines, from one printer thread, that never make a client wait or panic |
+//! | [`cli`] | `--host`, `--port`, `--quiet` and the limits every server takes |
 //! | [`procfs`] | a process's memory, threads and CPU time, from Linux's `/proc` |
-//! | [`events`] | the same jobs for the event-loop servers (lesson 5): one thread, one loop, a state machine per client |
-//! | [`tasks`] | the same jobs for the async servers (lesson 6), as tokio tasks |
+//!
+//! and over it, side by side, the three ways to serve many clients, none of
+//! which uses another:
+//!
+//! | module | lessons | how a client is served |
+//! |---|---|---|
+//! | [`threads`] | 1 to 4 | a thread per client (or a pool), blocking in `read` |
+//! | [`events`] | 5 | one thread, one loop, a state machine per client |
+//! | [`tasks`] | 6 | a tokio task per client |
+//!
+//! [`harness`] drives servers from outside, for the tests and the exercises.
 //!
 //! The compiler checks all of it (`forbid` below): where `std` stops,
 //! the well-kept crates `socket2` and `nix` make the system calls.
@@ -136,17 +144,18 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
-pub mod connections;
 pub mod console;
-pub mod events;
 pub mod framing;
-#[cfg(unix)]
-pub mod harness;
 pub mod limits;
-pub mod pool;
+pub mod listening;
 pub mod procfs;
 pub mod protocol;
-pub mod server;
 pub mod session;
-pub mod shutdown;
+pub mod timing;
+
+pub mod events;
 pub mod tasks;
+pub mod threads;
+
+#[cfg(unix)]
+pub mod harness;

@@ -174,9 +174,10 @@ pub fn no_such_client(to: u64) -> String {
     format!("ERROR: there is no Client {to}")
 }
 
-/// A direct message whose target could not take it, and was disconnected.
-pub fn not_delivered(to: u64) -> String {
-    format!("ERROR: Client {to} was disconnected (not reading); not delivered")
+/// A direct message whose target was disconnected by the server, `why` in a
+/// few words ("not reading", "connection lost").
+pub fn not_delivered(to: u64, why: &str) -> String {
+    format!("ERROR: Client {to} was disconnected ({why}); not delivered")
 }
 
 /// The answer to a line that starts with `@` but is not `@<n> <text>`.

@@ -1,27 +1,25 @@
-//! A line session: the messages of one client, and how its session ended.
+//! A line session's vocabulary: what came next from a client, and how its
+//! session ended.
 //!
 //! The echo and queue servers hold sessions: a client sends line after line
-//! until it leaves. Both must tell the same things apart: a line, a line
-//! that cannot be accepted (the client gets an `ERROR` line and the session
-//! goes on) and the many ways a session ends. [`LineSession`] does that
-//! once, on top of lesson 2's [`LineReader`]; each server decides what to
-//! answer. The async servers' session (`tasks::LineSession`) reads with
-//! tasks instead of threads, and tells these same things apart with
-//! [`Next::after`], [`Ending`] and [`ReadingTime`].
+//! until it leaves. Every one of them, in every style, must tell the same
+//! things apart: a line, a line that cannot be accepted (the client gets an
+//! `ERROR` line and the session goes on) and the many ways a session ends.
+//! They are named here, once, with no I/O: [`Next`], [`Ending`],
+//! [`Next::after`] (what a read means) and [`ReadingTime`] (how long to go
+//! on reading at shutdown). Each style's session reads its own way (the
+//! threads' `LineSession`, the event loop's `Clients::next_message`, the
+//! tasks' `LineSession`) and says what it found in these words; each
+//! server decides what to answer.
 
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::connections::Client;
-use crate::framing::{Line, LineReader, Received};
+use crate::framing::{Line, Received};
 use crate::protocol::{DISCONNECT_MSG, IDLE_TIMEOUT, INCOMPLETE, idle_timeout_in_line};
 #[cfg(doc)]
 use crate::protocol::{NOT_UTF8, TOO_LONG};
-
-/// After shutdown begins, how long a session goes on reading what its client
-/// sent before the signal. That is already in the kernel's buffer, so this is
-/// plenty; it only cuts off a client that is still flooding the server.
-pub const SHUTDOWN_READ_TIME: Duration = Duration::from_millis(250);
+use crate::timing::SHUTDOWN_READ_TIME;
 
 /// What came next in a session.
 #[derive(Debug)]
@@ -88,33 +86,23 @@ impl Ending {
     }
 }
 
-/// One client's messages, read one at a time.
-pub struct LineSession<'a> {
-    client: &'a Client,
-    /// One reader for the whole session: it may already hold the start of
-    /// the next line, which a fresh reader would lose.
-    lines: LineReader,
-    /// How long this session goes on reading once the server is stopping.
-    reading: ReadingTime,
+/// Why a server let go of a client it was writing to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dropped {
+    /// Its replies piled up unread: it does not read them.
+    NotReading,
+    /// The connection broke under a write (a reset, say).
+    ConnectionLost,
 }
 
-impl<'a> LineSession<'a> {
-    /// A session with `client`.
-    pub fn new(client: &'a Client) -> LineSession<'a> {
-        LineSession {
-            client,
-            lines: LineReader::new(client.shared_stream(), client.idle_timeout()),
-            reading: ReadingTime::default(),
+impl Dropped {
+    /// The reason in a few words, for the log and for the sender of a
+    /// message that was not delivered.
+    pub fn words(self) -> &'static str {
+        match self {
+            Dropped::NotReading => "not reading",
+            Dropped::ConnectionLost => "connection lost",
         }
-    }
-
-    /// Reads what comes next: a line, an error to answer, or the end.
-    pub fn receive(&mut self) -> Next {
-        if self.reading.is_over(self.client.server_is_stopping()) {
-            return Next::End(Ending::ServerStopping);
-        }
-        let received = self.lines.next_message();
-        Next::after(received, self.client.server_is_stopping())
     }
 }
 

@@ -20,6 +20,10 @@ macro_rules! for_servers {
 
 for_servers!(thread_creation_fails: counter, echo, queue);
 
+for_servers!(a_client_without_a_thread_is_told_it_is_busy_and_never_welcomed: counter, echo, queue);
+
+for_servers!(warnings_nobody_reads_do_not_stop_the_server: counter, echo, queue);
+
 for_servers!(stopped_and_continued_under_load: counter, echo, queue, event_counter, event_echo, event_queue, async_counter, async_echo, async_queue);
 
 for_servers!(console_cannot_be_written: counter, echo, queue, event_counter, event_echo, event_queue, async_counter, async_echo, async_queue);

@@ -17,11 +17,14 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use threaded_servers::cli::ServerArgs;
-use threaded_servers::connections::{Client, close_gracefully};
 use threaded_servers::console::Console;
-use threaded_servers::pool::WorkerPool;
-use threaded_servers::server::Server;
-use threaded_servers::shutdown::Stopper;
+use threaded_servers::framing::Received;
+use threaded_servers::threads::connections::{Client, close_gracefully};
+use threaded_servers::threads::pool::WorkerPool;
+use threaded_servers::threads::server::Server;
+use threaded_servers::threads::shutdown::Stopper;
+use threaded_servers::threads::socket::LineReader;
+use threaded_servers::timing::LINGER_TIME;
 
 use support::{DEADLINE, connect, describe, eventually, read_line, read_to_end};
 
@@ -175,6 +178,40 @@ fn a_graceful_close_delivers_the_last_reply_despite_unread_data() {
     close_gracefully(&server_side);
     drop(server_side);
     assert_eq!(read_to_end(&mut client), "the last reply\n");
+}
+
+/// Guard: `close_gracefully` puts the socket's read timeout back. It sets
+/// its own while it lingers; a `LineReader`, which remembers the timeout it
+/// set to save a system call per read, would otherwise read the same socket
+/// afterwards with the close's last one, a few milliseconds, and give up on
+/// a line at once. (Here the reader has no timeout at all: it must wait.)
+#[test]
+fn a_line_reader_after_a_lingering_close_waits_as_long_as_it_should() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = connect(listener.local_addr().unwrap());
+    let server_side = Arc::new(listener.accept().unwrap().0);
+    let mut reader = LineReader::new(Arc::clone(&server_side), None);
+    client.write_all(b"first\n").unwrap();
+    assert!(matches!(reader.next_message().unwrap(), Received::Line(_)));
+    // While the server lingers, the client drips a byte every 100 ms: the
+    // close reads them, each with the time it has left, to the last few ms.
+    let dripper = thread::spawn(move || {
+        let started = Instant::now();
+        while started.elapsed() < LINGER_TIME + Duration::from_millis(100) {
+            client.write_all(b"x").unwrap();
+            thread::sleep(Duration::from_millis(100));
+        }
+        // Then a pause far longer than that, and the end of the line.
+        thread::sleep(Duration::from_millis(500));
+        client.write_all(b"late\n").unwrap();
+        client
+    });
+    close_gracefully(&server_side);
+    match reader.next_message().unwrap() {
+        Received::Line(line) => assert!(line.text.ends_with("late"), "{line:?}"),
+        other => panic!("expected the late line; the reader gave up with {other:?}"),
+    }
+    drop(dripper.join().unwrap());
 }
 
 /// Answers `ok` to a client, or panics if it sent `p`.

@@ -32,10 +32,10 @@ use threaded_servers::framing::is_timeout;
 use threaded_servers::protocol::{
     IDLE_TIMEOUT, NOT_UTF8, Protocol, SHUTTING_DOWN, counter_message, greeting,
 };
-use threaded_servers::server::SHUTDOWN_GRACE;
 use threaded_servers::tasks::client::Client;
 use threaded_servers::tasks::server::Server;
 use threaded_servers::tasks::shutdown::stop_on_signals;
+use threaded_servers::timing::SHUTDOWN_GRACE;
 use threaded_servers::{announce, say, warn};
 
 /// Where the original listens: this machine only, port 65434 (`--host` and `--port` override it).

@@ -28,12 +28,12 @@ use threaded_servers::cli::{ServerArgs, listen_defaults};
 use threaded_servers::console::{Console, escape, exit_code};
 use threaded_servers::framing::{self, is_timeout};
 use threaded_servers::protocol::{self, NOT_UTF8, Protocol, TOO_LONG};
-use threaded_servers::server::SHUTDOWN_GRACE;
 use threaded_servers::session::{Ending, Next};
 use threaded_servers::tasks::client::Client;
 use threaded_servers::tasks::server::Server;
 use threaded_servers::tasks::session::LineSession;
 use threaded_servers::tasks::shutdown::stop_on_signals;
+use threaded_servers::timing::SHUTDOWN_GRACE;
 use threaded_servers::{announce, say, warn};
 
 /// Where the server listens: this machine only, port 56011 (`--host` and `--port` override it).

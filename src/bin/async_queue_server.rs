@@ -28,6 +28,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,12 +42,12 @@ use threaded_servers::protocol::{
     DISCONNECT_MSG, NOT_UTF8, Protocol, SHUTDOWN_NOTICE, TOO_LONG, delivered, direct_message,
     goodbye, no_such_client, not_delivered, parse_direct_message, processed, welcome,
 };
-use threaded_servers::server::SHUTDOWN_GRACE;
-use threaded_servers::session::{Ending, Next};
+use threaded_servers::session::{Dropped, Ending, Next};
 use threaded_servers::tasks::client::{Client, Output};
 use threaded_servers::tasks::server::Server;
 use threaded_servers::tasks::session::LineSession;
 use threaded_servers::tasks::shutdown::stop_on_signals;
+use threaded_servers::timing::{LEAVE_TIMEOUT, SHUTDOWN_GRACE};
 use threaded_servers::{announce, say, warn};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::mpsc::{self, Receiver, Sender};
@@ -73,8 +74,6 @@ const MAILBOX_GRACE: Duration = Duration::from_millis(100);
 /// How many waiting lines a writer task sends in one write (at most about
 /// 64 KiB: a line is at most about 1 KiB).
 const WRITE_BATCH: usize = 64;
-/// How long a leaving client's task waits for its last replies to go out.
-const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Lesson 6: lesson 3's queue server, as tasks and channels.
 #[derive(Parser)]
@@ -98,8 +97,13 @@ struct Mailbox {
 /// What goes through the original's `message_queue`: everything a client
 /// task has to tell the processing task, in the order it happened.
 enum Event {
-    /// A new client: from now on its lines go to `mailbox`.
-    Joined { from: u64, mailbox: Mailbox },
+    /// A new client: the processing task welcomes it, and from then on its
+    /// lines go to `mailbox`.
+    Joined {
+        from: u64,
+        address: SocketAddr,
+        mailbox: Mailbox,
+    },
     /// A line the client sent.
     Message { from: u64, text: String },
     /// A line that could not be accepted: the log says `what` came (in the
@@ -165,8 +169,9 @@ async fn serve(args: &Args) -> io::Result<()> {
 }
 
 // ANCHOR: handle_client
-/// One client's task: greet, join, read lines and queue them, leave. It never
-/// writes to the client itself; its writer task does, so replies keep their order.
+/// One client's task: join (the processing task welcomes it), read lines and
+/// queue them, leave. It never writes to the client itself; its writer task
+/// does, so replies keep their order.
 async fn handle_client(client: Client, from: u64, message_queue: Sender<Event>) {
     // Taken apart: the writing half goes to a writer task of its own. (The
     // client's place under --max-clients stays behind in `client`, and frees
@@ -177,10 +182,7 @@ async fn handle_client(client: Client, from: u64, message_queue: Sender<Event>) 
         output,
         ..
     } = client;
-    // The greeting goes into the mailbox first, before the client is known
-    // to anyone who could write to it: it is the first line the client gets.
     let (lines, mailbox_lines) = mpsc::channel(MAILBOX_CAPACITY);
-    let _ = lines.try_send(welcome(from));
     let socket_full = Arc::new(AtomicBool::new(false));
     let mut writer = tokio::spawn(write_lines(output, mailbox_lines, socket_full.clone()));
     let mailbox = Mailbox {
@@ -188,14 +190,16 @@ async fn handle_client(client: Client, from: u64, message_queue: Sender<Event>) 
         writer: writer.abort_handle(),
         socket_full,
     };
-    if message_queue
-        .send(Event::Joined { from, mailbox })
-        .await
-        .is_err()
-    {
+    // The processing task welcomes the client, in its turn: a message to it
+    // from another client, queued before, would otherwise come first.
+    let joined = Event::Joined {
+        from,
+        address,
+        mailbox,
+    };
+    if message_queue.send(joined).await.is_err() {
         return; // Only if the processing task is gone: nobody would answer.
     }
-    say!("Client {from} connected from {address}");
 
     let mut session = LineSession::new(&mut input);
     let mut writer_ended = false;
@@ -314,8 +318,14 @@ async fn process_messages(mut queued_messages: Receiver<Event>) {
     // Ends when every sender is gone: every client task's, and serve's.
     while let Some(event) = queued_messages.recv().await {
         match event {
-            Event::Joined { from, mailbox } => {
+            Event::Joined {
+                from,
+                address,
+                mailbox,
+            } => {
                 client_connections.insert(from, mailbox);
+                send_or_drop(&mut client_connections, from, welcome(from)).await;
+                say!("Client {from} connected from {address}");
             }
             Event::Message { from, text } => {
                 say!("Client {from} says: {}", escape(&text));
@@ -327,7 +337,7 @@ async fn process_messages(mut queued_messages: Receiver<Event>) {
                         match send_or_drop(&mut client_connections, to, line).await {
                             Delivery::Sent => delivered(to, body),
                             Delivery::NotRegistered => no_such_client(to),
-                            Delivery::Dropped => not_delivered(to),
+                            Delivery::Dropped(why) => not_delivered(to, why.words()),
                         }
                     }
                 };
@@ -353,8 +363,8 @@ enum Delivery {
     Sent,
     /// No such client (never was, or it has left).
     NotRegistered,
-    /// The client could not take the line; it has been disconnected.
-    Dropped,
+    /// The client could not take the line, for this reason; it has been disconnected.
+    Dropped(Dropped),
 }
 
 /// Puts one line in a registered client's mailbox.
@@ -381,18 +391,22 @@ async fn send_or_drop(
         Err(TrySendError::Full(line)) if !mailbox.socket_full.load(Ordering::Relaxed) => {
             match timeout(MAILBOX_GRACE, mailbox.lines.send(line)).await {
                 Ok(Ok(())) => return Delivery::Sent,
-                Ok(Err(_)) => "connection lost",
-                Err(_) => "not reading its replies",
+                Ok(Err(_)) => Dropped::ConnectionLost,
+                Err(_) => Dropped::NotReading,
             }
         }
-        Err(TrySendError::Full(_)) => "not reading its replies",
-        Err(TrySendError::Closed(_)) => "connection lost",
+        Err(TrySendError::Full(_)) => Dropped::NotReading,
+        Err(TrySendError::Closed(_)) => Dropped::ConnectionLost,
     };
     // ANCHOR_END: try_send
-    say!("Client {client_id}: {why}; disconnecting it.");
+    let detail = match why {
+        Dropped::NotReading => "not reading its replies",
+        Dropped::ConnectionLost => "connection lost",
+    };
+    say!("Client {client_id}: {detail}; disconnecting it.");
     // Stopping the writer task closes the writing side; the client's own
     // task sees its writer end, and leaves.
     mailbox.writer.abort();
     client_connections.remove(&client_id);
-    Delivery::Dropped
+    Delivery::Dropped(why)
 }

@@ -54,8 +54,9 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use threaded_servers::cli::ServerAddress;
 use threaded_servers::console::escape;
-use threaded_servers::framing::{SIZE, is_timeout, send_line};
+use threaded_servers::framing::{SIZE, is_timeout};
 use threaded_servers::protocol::{DISCONNECT_MSG, Protocol, is_error};
+use threaded_servers::threads::socket::send_line;
 use threaded_servers::{say, warn};
 
 /// How long to wait for the counter server's reply, or for the end of a session.

@@ -29,15 +29,17 @@ use std::thread;
 
 use clap::Parser;
 use threaded_servers::cli::{ServerArgs, listen_defaults};
-use threaded_servers::connections::Client;
 use threaded_servers::console::{Console, escape, exit_code};
-use threaded_servers::framing::{SIZE, is_timeout, read_once};
-use threaded_servers::pool::WorkerPool;
+use threaded_servers::framing::{SIZE, is_timeout};
 use threaded_servers::protocol::{
     IDLE_TIMEOUT, NOT_UTF8, Protocol, SHUTTING_DOWN, counter_message, greeting,
 };
-use threaded_servers::server::{SHUTDOWN_GRACE, Server, spawn_client_thread};
-use threaded_servers::shutdown::stop_on_signals;
+use threaded_servers::threads::connections::Client;
+use threaded_servers::threads::pool::WorkerPool;
+use threaded_servers::threads::server::{Server, spawn_client_thread};
+use threaded_servers::threads::shutdown::stop_on_signals;
+use threaded_servers::threads::socket::read_uninterrupted;
+use threaded_servers::timing::{POOL_STOP_GRACE, SHUTDOWN_GRACE};
 use threaded_servers::{announce, say, warn};
 
 /// Where the original listens: this machine only, port 65434 (`--host` and `--port` override it).
@@ -169,7 +171,14 @@ fn serve(args: &Args) -> io::Result<()> {
     if unfinished > 0 {
         warn!("{unfinished} clients did not finish in time; closing them");
     }
-    drop(pool); // Waits (briefly) for the workers, if there are any.
+    if let Some(pool) = pool {
+        // Its clients are served or given up on: each worker is idle, and
+        // ends, or still stuck with one of those.
+        let busy = pool.shut_down(POOL_STOP_GRACE);
+        if busy > 0 {
+            warn!("{busy} workers were still serving a client; leaving them");
+        }
+    }
     announce!("Server stopped.");
     Ok(())
     // ANCHOR_END: shutdown
@@ -187,7 +196,7 @@ fn handle_client(client: Client, client_counter: &ClientCounter) {
     let mut stream = client.stream();
     let mut data = [0u8; SIZE];
     let _ = stream.set_read_timeout(client.idle_timeout());
-    let reply = match read_once(stream, &mut data) {
+    let reply = match read_uninterrupted(stream, &mut data) {
         Ok(0) if client.server_is_stopping() => {
             say!("Client {client_id} sent nothing before shutdown.");
             Some(format!("{SHUTTING_DOWN}\n"))

@@ -24,13 +24,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use threaded_servers::cli::{ServerArgs, listen_defaults};
-use threaded_servers::connections::Client;
 use threaded_servers::console::{Console, escape, exit_code};
 use threaded_servers::framing::{self, is_timeout};
 use threaded_servers::protocol::{self, NOT_UTF8, Protocol, TOO_LONG};
-use threaded_servers::server::{SHUTDOWN_GRACE, Server, spawn_client_thread};
-use threaded_servers::session::{Ending, LineSession, Next};
-use threaded_servers::shutdown::stop_on_signals;
+use threaded_servers::session::{Ending, Next};
+use threaded_servers::threads::connections::Client;
+use threaded_servers::threads::server::{Server, spawn_client_thread};
+use threaded_servers::threads::session::LineSession;
+use threaded_servers::threads::shutdown::stop_on_signals;
+use threaded_servers::timing::SHUTDOWN_GRACE;
 use threaded_servers::{announce, say, warn};
 
 // ANCHOR: constants

@@ -39,7 +39,7 @@ use threaded_servers::protocol::{
     DISCONNECT_MSG, NOT_UTF8, Protocol, SHUTDOWN_NOTICE, TOO_LONG, delivered, direct_message,
     goodbye, no_such_client, not_delivered, parse_direct_message, processed, welcome,
 };
-use threaded_servers::session::{Ending, Next};
+use threaded_servers::session::{Dropped, Ending, Next};
 use threaded_servers::{announce, say, warn};
 
 /// Where the server listens: this machine only, port 65432 (`--host` and
@@ -272,7 +272,7 @@ impl Queue {
                             match self.send_or_drop(clients, to, &line) {
                                 Delivery::Sent => delivered(to, body),
                                 Delivery::NotRegistered => no_such_client(to),
-                                Delivery::Dropped => not_delivered(to),
+                                Delivery::Dropped(why) => not_delivered(to, why.words()),
                             }
                         }
                     };
@@ -313,19 +313,19 @@ impl Queue {
         let Some(&token) = self.client_connections.get(&client_id) else {
             return Delivery::NotRegistered;
         };
-        let ending = match clients.send(token, &[line.as_bytes(), b"\n"], REPLY_BACKLOG) {
+        let (why, ending) = match clients.send(token, &[line.as_bytes(), b"\n"], REPLY_BACKLOG) {
             Sent::All | Sent::Pending => return Delivery::Sent,
             Sent::OverLimit => {
                 say!("Client {client_id}: not reading its replies; disconnecting it.");
-                Ending::NotReading
+                (Dropped::NotReading, Ending::NotReading)
             }
             Sent::Failed(e) => {
                 say!("Client {client_id}: connection lost: {e}; disconnecting it.");
-                Ending::Broken(e)
+                (Dropped::ConnectionLost, Ending::Broken(e))
             }
         };
         self.drop_client(clients, token, client_id, ending);
-        Delivery::Dropped
+        Delivery::Dropped(why)
     }
 
     /// Forgets a client and closes its connection at once.
@@ -346,6 +346,6 @@ enum Delivery {
     Sent,
     /// No such client (never was, or it has left).
     NotRegistered,
-    /// The client could not take the line; it has been disconnected.
-    Dropped,
+    /// The client could not take the line, for this reason; it has been disconnected.
+    Dropped(Dropped),
 }

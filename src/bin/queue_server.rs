@@ -4,7 +4,7 @@
 //! Client threads do not answer their clients. They put every line they read
 //! into one `message_queue`; a single processing thread takes the messages
 //! out in order, logs them, and answers through `client_connections`, the
-//! registry of who is connected. Because it can reach any client, it can also
+//! server's registry of who is connected (`threads::connections`). Because it can reach any client, it can also
 //! pass a message from one client to another: `@2 hello` sends `hello` to
 //! Client 2.
 //!
@@ -15,27 +15,27 @@
 //! Server is listening on port 65432...
 //! ```
 
-use std::collections::HashMap;
 use std::io;
-use std::net::{Shutdown, TcpStream};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Parser;
 use threaded_servers::cli::{ServerArgs, listen_defaults};
-use threaded_servers::connections::Client;
 use threaded_servers::console::{Console, escape, exit_code};
-use threaded_servers::framing::send_now;
 use threaded_servers::protocol::{
     DISCONNECT_MSG, NOT_UTF8, Protocol, SHUTDOWN_NOTICE, TOO_LONG, delivered, direct_message,
     goodbye, no_such_client, not_delivered, parse_direct_message, processed, welcome,
 };
-use threaded_servers::server::{SHUTDOWN_GRACE, Server, spawn_client_thread};
-use threaded_servers::session::{Ending, LineSession, Next};
-use threaded_servers::shutdown::stop_on_signals;
+use threaded_servers::session::{Dropped, Ending, Next};
+use threaded_servers::threads::connections::{Client, Connections};
+use threaded_servers::threads::server::{Server, spawn_client_thread};
+use threaded_servers::threads::session::LineSession;
+use threaded_servers::threads::shutdown::stop_on_signals;
+use threaded_servers::threads::socket::send_now;
+use threaded_servers::timing::{LEAVE_TIMEOUT, SHUTDOWN_GRACE};
 use threaded_servers::{announce, say, warn};
 
 /// Where the server listens: this machine only, port 65432 (`--host` and
@@ -45,8 +45,6 @@ const ADDR: (&str, u16) = ("127.0.0.1", Protocol::Queue.default_port());
 /// thread that has a message to add waits, and stops reading its socket
 /// meanwhile: the queue's memory stays bounded, and TCP slows the senders.
 const QUEUE_CAPACITY: usize = 1024;
-/// How long a leaving client's thread waits for its last replies to go out.
-const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Lesson 3: a client registry, a message queue and a processing thread.
 #[derive(Parser)]
@@ -56,78 +54,14 @@ struct Args {
     server: ServerArgs,
 }
 
-// ANCHOR: client_connections
-/// The original's `client_connections`: client id -> a way to write to that client.
-///
-/// Shared by the main thread (it registers each new client), the processing
-/// thread (it looks clients up to answer them) and every client thread (an
-/// entry is removed when its client leaves), so: an `Arc` to share it, a
-/// `Mutex` because all of them change or read it. The lock is held for one
-/// map operation; a stream is cloned out and written to after the lock is
-/// released, so no thread ever waits on a socket while holding it.
-#[derive(Default)]
-struct ClientConnections {
-    registry: Mutex<HashMap<u64, Arc<TcpStream>>>,
-}
-
-impl ClientConnections {
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Arc<TcpStream>>> {
-        // A poisoned lock means a thread panicked while holding it. A map
-        // operation cannot be left half done, so carry on with it.
-        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Adds a client; the returned [`Registration`] removes it when dropped.
-    fn register(self: &Arc<Self>, client_id: u64, stream: Arc<TcpStream>) -> Registration {
-        self.lock().insert(client_id, stream);
-        Registration {
-            client_id,
-            client_connections: Arc::clone(self),
-        }
-    }
-
-    /// The client's connection, if it is still registered.
-    fn connection(&self, client_id: u64) -> Option<Arc<TcpStream>> {
-        self.lock().get(&client_id).cloned()
-    }
-
-    /// Removes a client, if it is still registered.
-    fn forget(&self, client_id: u64) {
-        self.lock().remove(&client_id);
-    }
-}
-// ANCHOR_END: client_connections
-
-/// A client's entry in `client_connections`, owned by its thread.
-///
-/// The processing thread removes the entry when the client leaves in the
-/// normal way. Dropping this removes it too, whatever ends the thread (a
-/// panic, or a thread that could not be started): a stale entry would keep
-/// the socket open and the client waiting.
-struct Registration {
-    client_id: u64,
-    client_connections: Arc<ClientConnections>,
-}
-
-impl Registration {
-    /// True once the processing thread has removed this client's entry
-    /// itself: it stopped reading, and was disconnected.
-    fn was_dropped(&self) -> bool {
-        self.client_connections.connection(self.client_id).is_none()
-    }
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        self.client_connections.forget(self.client_id);
-    }
-}
-
 // ANCHOR: event
 /// What goes through the original's `message_queue`: everything a client
 /// thread has to say, so that the processing thread answers each client in
 /// the order it spoke.
 enum Event {
+    /// A new client, its thread started: the processing thread welcomes it,
+    /// and from then on it may be sent messages.
+    Joined { from: u64, address: SocketAddr },
     /// A line the client sent.
     Message { from: u64, text: String },
     /// A line that could not be accepted: the log says `what` came (in the
@@ -160,43 +94,33 @@ fn serve(args: &Args) -> io::Result<()> {
     let server = Server::bind(&args.server, ADDR)?;
     stop_on_signals(server.stopper()?)?;
 
-    let client_connections = Arc::new(ClientConnections::default());
+    // The original's `client_connections`: the server's registry, which
+    // admits every client under its number (see `threads::connections`).
+    let client_connections = server.connections();
     // The original's `message_queue`. Bounded: see QUEUE_CAPACITY.
     let (message_queue, queued_messages) = mpsc::sync_channel::<Event>(QUEUE_CAPACITY);
     // The original's processing thread. At shutdown, this thread waits for
     // it to answer every message already queued (the original's daemon
     // thread dies with them).
     let (processing_done, processing_finished) = mpsc::channel::<()>();
-    let processing_thread = {
-        let client_connections = Arc::clone(&client_connections);
-        thread::Builder::new()
-            .name("processing".into())
-            .spawn(move || {
-                process_messages(queued_messages, &client_connections);
-                let _ = processing_done.send(());
-            })
-            .map_err(|e| io::Error::other(format!("cannot start the processing thread: {e}")))?
-    };
+    let processing_thread = thread::Builder::new()
+        .name("processing".into())
+        .spawn(move || {
+            process_messages(queued_messages, &client_connections);
+            let _ = processing_done.send(());
+        })
+        .map_err(|e| io::Error::other(format!("cannot start the processing thread: {e}")))?;
     announce!("Server is listening on port {}...", server.port());
 
     // ANCHOR: accept_loop
-    // The original's `client_counter`. Only this thread changes it, so it
-    // needs no lock (compare lesson 1, where every client thread changed it).
-    let mut client_counter: u64 = 0;
+    // Each client comes numbered: the registry counts them as it admits
+    // them, under the lock it takes anyway (the original's `client_counter`).
+    // Its thread first, then its welcome: a client the server cannot give a
+    // thread is told it is busy, and never welcomed.
     while let Some(client) = server.next_client() {
-        client_counter += 1;
-        let client_id = client_counter;
-        // Greet before registering: once registered, the processing thread
-        // may write to this client, and the greeting must come first.
-        if client.send_line(&welcome(client_id)).is_err() {
-            say!("Client {client_id} disconnected (left before its greeting).");
-            continue;
-        }
-        let registration = client_connections.register(client_id, client.shared_stream());
-        say!("Client {client_id} connected from {}", client.address);
         let message_queue = message_queue.clone();
         spawn_client_thread(client, move |client| {
-            handle_client(client, registration, &message_queue);
+            handle_client(client, &message_queue);
         });
     }
     // ANCHOR_END: accept_loop
@@ -228,8 +152,17 @@ fn serve(args: &Args) -> io::Result<()> {
 // ANCHOR: handle_client
 /// One client's thread: read lines, queue them, leave. It never writes to
 /// the client; only the processing thread does, so replies keep their order.
-fn handle_client(client: Client, registration: Registration, message_queue: &SyncSender<Event>) {
-    let from = registration.client_id;
+fn handle_client(client: Client, message_queue: &SyncSender<Event>) {
+    let from = client.id();
+    // The processing thread welcomes the client, in its turn: a message to
+    // it from another client, queued before, would otherwise come first.
+    let joined = Event::Joined {
+        from,
+        address: client.address,
+    };
+    if message_queue.send(joined).is_err() {
+        return; // Only if the processing thread is gone: nobody would answer.
+    }
     let mut session = LineSession::new(&client);
     let ending = loop {
         let event = match session.receive() {
@@ -248,9 +181,11 @@ fn handle_client(client: Client, registration: Registration, message_queue: &Syn
                 what: "a line longer than 1024 bytes",
                 error: TOO_LONG,
             },
-            // Not registered any more: the processing thread dropped this
-            // client for not reading, and ended its connection.
-            Next::End(_) if registration.was_dropped() => break Ending::NotReading,
+            // The processing thread let this client go for not reading its
+            // replies, and ended its connection: its entry says so.
+            Next::End(_) if client.dropped() == Some(Dropped::NotReading) => {
+                break Ending::NotReading;
+            }
             Next::End(ending) => break ending,
         };
         // Waits here while the queue is full (see QUEUE_CAPACITY).
@@ -276,7 +211,6 @@ fn handle_client(client: Client, registration: Registration, message_queue: &Syn
         let _ = all_answered.recv_timeout(LEAVE_TIMEOUT);
     }
     client.finish();
-    drop(registration);
     say!("Client {from} disconnected ({}).", ending.reason());
 }
 // ANCHOR_END: handle_client
@@ -284,7 +218,7 @@ fn handle_client(client: Client, registration: Registration, message_queue: &Syn
 // ANCHOR: process_messages
 /// The original's processing thread: takes messages out of the queue, one
 /// at a time, in the order they went in, and answers them.
-fn process_messages(queued_messages: Receiver<Event>, client_connections: &ClientConnections) {
+fn process_messages(queued_messages: Receiver<Event>, client_connections: &Connections) {
     // A client that left, or was dropped, before its reply is simply not there.
     let reply = |client_id: u64, line: &str| {
         send_or_drop(client_connections, client_id, line);
@@ -292,6 +226,11 @@ fn process_messages(queued_messages: Receiver<Event>, client_connections: &Clien
     // Ends when every sender is gone: every client thread's, and main's.
     for event in queued_messages {
         match event {
+            Event::Joined { from, address } => {
+                client_connections.join(from);
+                reply(from, &welcome(from));
+                say!("Client {from} connected from {address}");
+            }
             Event::Message { from, text } => {
                 say!("Client {from} says: {}", escape(&text));
                 match parse_direct_message(&text) {
@@ -303,7 +242,7 @@ fn process_messages(queued_messages: Receiver<Event>, client_connections: &Clien
                             {
                                 Delivery::Sent => delivered(to, body),
                                 Delivery::NotRegistered => no_such_client(to),
-                                Delivery::Dropped => not_delivered(to),
+                                Delivery::Dropped(why) => not_delivered(to, why.words()),
                             };
                         reply(from, &outcome);
                     }
@@ -321,7 +260,7 @@ fn process_messages(queued_messages: Receiver<Event>, client_connections: &Clien
                 if let Some(farewell) = farewell {
                     reply(from, &farewell);
                 }
-                client_connections.forget(from);
+                client_connections.part(from);
                 let _ = done.send(());
             }
         }
@@ -334,8 +273,8 @@ enum Delivery {
     Sent,
     /// No such client (never was, or it has left).
     NotRegistered,
-    /// The client could not take the line; it has been disconnected.
-    Dropped,
+    /// The client could not take the line, for this reason; it has been disconnected.
+    Dropped(Dropped),
 }
 
 // ANCHOR: send_or_drop
@@ -348,23 +287,26 @@ enum Delivery {
 /// It is disconnected, and what it had not yet received is lost with the
 /// connection, as Redis drops a client whose output buffer overflows. A line
 /// half sent could not be finished anyway.
-fn send_or_drop(client_connections: &ClientConnections, client_id: u64, line: &str) -> Delivery {
-    let Some(stream) = client_connections.connection(client_id) else {
+fn send_or_drop(client_connections: &Connections, client_id: u64, line: &str) -> Delivery {
+    let Some(stream) = client_connections.writer(client_id) else {
         return Delivery::NotRegistered;
     };
-    // The registry's lock is already released: `connection` returned a clone.
+    // The registry's lock is already released: `writer` returned a clone.
     let bytes = format!("{line}\n");
-    let why = match send_now(&stream, bytes.as_bytes()) {
+    let (why, detail) = match send_now(&stream, bytes.as_bytes()) {
         Ok(n) if n == bytes.len() => return Delivery::Sent,
-        Ok(n) => format!("not reading its replies: only {n} bytes of a line fitted"),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => "not reading its replies".to_string(),
-        Err(e) => format!("connection lost: {e}"),
+        Ok(0) => (Dropped::NotReading, "not reading its replies".to_string()),
+        Ok(n) => (
+            Dropped::NotReading,
+            format!("not reading its replies: only {n} bytes of a line fitted"),
+        ),
+        Err(e) => (Dropped::ConnectionLost, format!("connection lost: {e}")),
     };
-    say!("Client {client_id}: {why}; disconnecting it.");
-    client_connections.forget(client_id);
-    // Ending both directions wakes the client's thread, which leaves and
-    // closes the connection; what the client had not read is lost with it.
-    let _ = stream.shutdown(Shutdown::Both);
-    Delivery::Dropped
+    say!("Client {client_id}: {detail}; disconnecting it.");
+    // Its entry records why, and both directions of its socket are shut
+    // down: that wakes the client's thread, which leaves and closes the
+    // connection; what the client had not read is lost with it.
+    client_connections.drop_client(client_id, why);
+    Delivery::Dropped(why)
 }
 // ANCHOR_END: send_or_drop

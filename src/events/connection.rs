@@ -31,14 +31,11 @@ use mio::{Interest, Registry, Token};
 
 use crate::cli::Limits;
 use crate::framing::{LineBuffer, SIZE};
-use crate::session::{Ending, Next, SHUTDOWN_READ_TIME};
+use crate::session::{Ending, Next};
+use crate::timing::{LINGER_BYTES, LINGER_TIME, SHUTDOWN_READ_TIME};
 
 use super::timers::Timers;
 
-/// How long a finished connection waits for the client to close its side.
-pub const LINGER_TIME: Duration = Duration::from_secs(2);
-/// How much a finished connection reads and throws away while it waits.
-pub const LINGER_BYTES: usize = 1024 * 1024;
 /// How many bytes one client may have read for it in one turn of the loop.
 /// A client that sends without pause would otherwise keep the loop reading
 /// its socket, and every other client waiting; past this, the loop serves

@@ -9,14 +9,16 @@
 //!
 //! | module | what it is for | the threads' twin |
 //! |---|---|---|
-//! | [`server`] | the loop: listening, accepting with back-off, waiting, dispatching, shutdown by a waker | [`crate::server`], [`crate::shutdown`] |
-//! | [`connection`] | each client: its state, its buffers, reads that never wait, writes that keep what did not fit, the lingering close | [`crate::connections`] |
+//! | [`server`] | the loop: accepting with back-off, waiting, dispatching, shutdown by a waker | `threads::server`, `threads::shutdown` |
+//! | [`connection`] | each client: its state, its buffers, reads that never wait, writes that keep what did not fit, the lingering close | `threads::connections`, `threads::socket` |
 //! | [`timers`] | every deadline, in the one structure the loop consults for how long it may wait | a socket timeout per thread |
 //!
-//! What does not wait is not redone: the same [`crate::protocol`] lines,
-//! [`crate::cli`] flags, [`crate::limits`], [`crate::console`] (its macros
+//! What does not wait comes from the core, the same for every style: the
+//! [`crate::protocol`] lines, [`crate::cli`] flags, [`crate::listening`],
+//! [`crate::limits`], [`crate::timing`], [`crate::console`] (its macros
 //! never block, so the loop may log), [`crate::framing::LineBuffer`] and
-//! [`crate::session::Ending`] serve every kind of server.
+//! [`crate::session`]'s words for how a session ends. Nothing here uses
+//! `threads` or `tasks`.
 //!
 //! # The one rule
 //!

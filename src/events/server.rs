@@ -9,7 +9,7 @@
 //! binary is one.
 //!
 //! The listening socket is opened as the threaded servers open it
-//! ([`crate::server::listen`]: the backlog, the error messages) and clients
+//! ([`crate::listening::listen`]: the backlog, the error messages) and clients
 //! past `--max-clients` are turned away with their `turn_away`. Two
 //! things change. When `accept()` fails (out of file descriptors), the loop
 //! cannot sleep, as a thread does between tries: it stops taking from the
@@ -28,10 +28,8 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::cli::{Limits, ServerArgs};
 use crate::limits::fit_max_clients;
-use crate::server::{
-    FIRST_ACCEPT_BACKOFF, LONGEST_ACCEPT_BACKOFF, SHUTDOWN_GRACE, listen, turn_away,
-    turn_away_waiting_clients,
-};
+use crate::listening::{listen, turn_away, turn_away_waiting_clients};
+use crate::timing::{FIRST_ACCEPT_BACKOFF, LONGEST_ACCEPT_BACKOFF, SHUTDOWN_GRACE};
 use crate::warn;
 
 use super::connection::{Clients, Connection, Deadline, READ_BUDGET};

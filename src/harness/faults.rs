@@ -14,12 +14,12 @@
 //! A check that needs something this machine does not have (Linux's
 //! `/proc`, `/dev/full`) says so in one line and returns: skipped, not failed.
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,7 @@ use super::process::{ServerProcess, Signal, Target};
 use crate::limits::{ADDRESS_SPACE_RESERVE, CLIENT_THREAD_STACK};
 use crate::procfs;
 use crate::protocol::{BUSY, Protocol, goodbye, parse_welcome};
+use crate::timing::STOPS_WITHIN;
 
 /// Prints why a check cannot run on this machine; the check then returns.
 pub fn skip(why: &str) {
@@ -195,6 +196,168 @@ fn assert_no_panic_or_abort(server: &ServerProcess) {
         "{}",
         server.output()
     );
+}
+
+// ---------------------------------------------------------------------------
+// The OS refuses a thread: a limit on threads, as a container has.
+
+/// Client threads a server may start under the thread limit of
+/// [`a_client_without_a_thread_is_told_it_is_busy_and_never_welcomed`].
+const CLIENT_THREADS_ALLOWED: usize = 3;
+
+/// Thread-per-client servers in a `pids` cgroup (the limit on threads a
+/// container usually has) with room for three client threads: the clients
+/// past them are told `ERROR: server is busy ...` as the first and only
+/// line they get (never a welcome first), the three are still served, and
+/// once they leave, new clients are served again.
+pub fn a_client_without_a_thread_is_told_it_is_busy_and_never_welcomed(target: &Target) {
+    if !can_watch_processes() {
+        return;
+    }
+    let Some(limit) = ThreadLimit::new() else {
+        return;
+    };
+    let protocol = target.protocol;
+    let server = target.start(&[]);
+    limit.apply(server.pid(), server.threads() + CLIENT_THREADS_ALLOWED);
+
+    let mut served: Vec<TcpStream> = (0..CLIENT_THREADS_ALLOWED)
+        .map(|n| {
+            connect_for_a_thread(&server, protocol).unwrap_or_else(|line| {
+                panic!(
+                    "expected client {} of {CLIENT_THREADS_ALLOWED} to get a thread; it was told {line:?}\n{}",
+                    n + 1,
+                    server.output()
+                )
+            })
+        })
+        .collect();
+    for _ in 0..5 {
+        let mut refused = server.connect();
+        expect_eq!(
+            read_line(&mut refused),
+            format!("{BUSY}\n"),
+            "a client the server has no thread for is told so, and nothing before it\n{}",
+            server.output()
+        );
+        assert_end_of_stream(&mut refused);
+    }
+    server.wait_for_stderr("cannot start a thread for");
+    for client in &mut served {
+        exchange(protocol, client, "still served?");
+    }
+    drop(served);
+    eventually(
+        "a client is served in full once the others have left",
+        || whole_session(protocol, server.connect(), 0).is_ok(),
+    );
+    assert_no_panic_or_abort(&server);
+    drop(server);
+}
+
+/// More warnings than a pipe holds, on a stderr nobody reads: the server
+/// goes on serving, and stops as it should. Each client it has no thread
+/// for (see [`a_client_without_a_thread_is_told_it_is_busy_and_never_welcomed`])
+/// costs a line on stderr; two thousand of them are about 180 KB, and a
+/// pipe holds 64 KiB. A server whose accept loop wrote its warnings itself
+/// would stop there, in the middle of a write, for ever.
+pub fn warnings_nobody_reads_do_not_stop_the_server(target: &Target) {
+    if !can_watch_processes() {
+        return;
+    }
+    let Some(limit) = ThreadLimit::new() else {
+        return;
+    };
+    let protocol = target.protocol;
+    let mut server = target.start_with_stderr_unread(&[]);
+    limit.apply(server.pid(), server.threads() + 1);
+    let mut held = connect_for_a_thread(&server, protocol)
+        .unwrap_or_else(|line| panic!("expected a client thread; the server said {line:?}"));
+    for n in 1..=2000 {
+        let mut refused = server.connect();
+        let line = read_line(&mut refused);
+        assert!(
+            line == format!("{BUSY}\n"),
+            "expected client {n} of 2000 to be told the server is busy; it got {line:?}"
+        );
+    }
+    exchange(protocol, &mut held, "still served?");
+    drop(held);
+    eventually("a client is served in full once the other has left", || {
+        whole_session(protocol, server.connect(), 0).is_ok()
+    });
+    server.stop();
+    server.assert_stops_cleanly_within(STOPS_WITHIN + Duration::from_secs(1));
+}
+
+/// A `pids` cgroup made for one check: a limit on how many threads its
+/// processes may have in all. Dropping it moves whatever is left in it back
+/// to its parent and removes it.
+struct ThreadLimit {
+    dir: PathBuf,
+    parent: PathBuf,
+}
+
+impl ThreadLimit {
+    /// A new cgroup under the `pids` controller (cgroup v1's
+    /// `/sys/fs/cgroup/pids`, or v2's `/sys/fs/cgroup` when it hands `pids`
+    /// to its children); if this machine offers neither, says so ([`skip`]).
+    fn new() -> Option<ThreadLimit> {
+        static MADE: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "threaded-servers-check-{}-{}",
+            std::process::id(),
+            MADE.fetch_add(1, Ordering::Relaxed)
+        );
+        let v2_hands_out_pids = fs::read_to_string("/sys/fs/cgroup/cgroup.subtree_control")
+            .is_ok_and(|controllers| controllers.split_whitespace().any(|c| c == "pids"));
+        let parents = [
+            Some(Path::new("/sys/fs/cgroup/pids")),
+            v2_hands_out_pids.then_some(Path::new("/sys/fs/cgroup")),
+        ];
+        for parent in parents.into_iter().flatten() {
+            let dir = parent.join(&name);
+            if fs::create_dir(&dir).is_err() {
+                continue;
+            }
+            if dir.join("pids.max").exists() {
+                return Some(ThreadLimit {
+                    dir,
+                    parent: parent.to_path_buf(),
+                });
+            }
+            let _ = fs::remove_dir(&dir);
+        }
+        skip(
+            "this check limits the server's threads with a pids cgroup, and this machine \
+             lets it make none (it needs a writable /sys/fs/cgroup/pids, or cgroup v2 with pids)",
+        );
+        None
+    }
+
+    /// Moves process `pid`, every thread of it, into the cgroup, which may
+    /// then hold `threads` threads in all: past them, creating a thread
+    /// fails (`EAGAIN`).
+    fn apply(&self, pid: u32, threads: usize) {
+        let write = |file: &str, value: String| {
+            fs::write(self.dir.join(file), &value).unwrap_or_else(|e| {
+                panic!("cannot write {value} to {}/{file}: {e}", self.dir.display())
+            })
+        };
+        write("pids.max", threads.to_string());
+        write("cgroup.procs", pid.to_string());
+    }
+}
+
+impl Drop for ThreadLimit {
+    fn drop(&mut self) {
+        if let Ok(procs) = fs::read_to_string(self.dir.join("cgroup.procs")) {
+            for pid in procs.split_whitespace() {
+                let _ = fs::write(self.parent.join("cgroup.procs"), pid);
+            }
+        }
+        let _ = fs::remove_dir(&self.dir);
+    }
 }
 
 // ---------------------------------------------------------------------------

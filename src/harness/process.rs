@@ -5,7 +5,9 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::process::{
+    Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Output, Stdio,
+};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -81,6 +83,15 @@ impl Target {
         command
     }
 
+    /// Starts it with its stderr a pipe that nobody reads: once the pipe is
+    /// full (64 KiB on Linux), a write to it waits for ever.
+    pub fn start_with_stderr_unread(&self, args: &[&str]) -> ServerProcess {
+        let (mut server, stdout) =
+            ServerProcess::launch_with(self.command(args), self.stop, Stdio::piped(), false);
+        server.read_listening_line(stdout.expect("piped stdout"));
+        server
+    }
+
     /// Starts it with `ulimit -n files`: it may open only that many file descriptors.
     pub fn start_with_open_file_limit(&self, files: u32, args: &[&str]) -> ServerProcess {
         ServerProcess::spawn(
@@ -127,6 +138,8 @@ pub struct ServerProcess {
     stderr: Arc<Mutex<String>>,
     /// Reads stderr until the server exits; joined then, so none is missed.
     stderr_reader: Option<thread::JoinHandle<()>>,
+    /// Stderr, when nobody is to read it: kept open, so that it fills.
+    _unread_stderr: Option<ChildStderr>,
     /// When it was last asked to stop: how fast it stops is measured from then.
     asked_to_stop: Option<Instant>,
 }
@@ -136,13 +149,18 @@ impl ServerProcess {
     /// 0) and waits for its listening line.
     pub fn spawn(command: Command, stop: HowToStop) -> ServerProcess {
         let (mut server, stdout) = ServerProcess::launch(command, stop);
-        server.stdout = Some(stdout_lines(stdout));
-        let listening = server.wait_for_line_or(
+        server.read_listening_line(stdout);
+        server
+    }
+
+    /// Watches `stdout` from now on, and waits for the listening line.
+    fn read_listening_line(&mut self, stdout: ChildStdout) {
+        self.stdout = Some(stdout_lines(stdout));
+        let listening = self.wait_for_line_or(
             |line| parse_port(line).is_some(),
             "a line that says `listening on port N` (the port it listens on)",
         );
-        server.port = parse_port(&listening).expect("a port");
-        server
+        self.port = parse_port(&listening).expect("a port");
     }
 
     /// Starts `target`, reads its console up to the listening line, and
@@ -178,7 +196,7 @@ impl ServerProcess {
     /// check does not read: the port comes from the process's open sockets
     /// ([`procfs::listening_ports`]), and the console's lines are not kept.
     pub fn spawn_with_stdout(command: Command, stop: HowToStop, stdout: Stdio) -> ServerProcess {
-        let (mut server, _) = ServerProcess::launch_with(command, stop, stdout);
+        let (mut server, _) = ServerProcess::launch_with(command, stop, stdout, true);
         let mut ports = Vec::new();
         let deadline = Instant::now() + DEADLINE;
         while ports.is_empty() && server.is_running() && Instant::now() < deadline {
@@ -195,7 +213,7 @@ impl ServerProcess {
     }
 
     fn launch(command: Command, stop: HowToStop) -> (ServerProcess, ChildStdout) {
-        let (server, stdout) = ServerProcess::launch_with(command, stop, Stdio::piped());
+        let (server, stdout) = ServerProcess::launch_with(command, stop, Stdio::piped(), true);
         (server, stdout.expect("piped stdout"))
     }
 
@@ -203,6 +221,7 @@ impl ServerProcess {
         mut command: Command,
         stop: HowToStop,
         stdout: Stdio,
+        read_stderr: bool,
     ) -> (ServerProcess, Option<ChildStdout>) {
         let stdin = match stop {
             HowToStop::Enter => Stdio::piped(),
@@ -220,6 +239,21 @@ impl ServerProcess {
         let stdout = child.stdout.take();
         let stderr = Arc::new(Mutex::new(String::new()));
         let err = child.stderr.take().expect("piped stderr");
+        if !read_stderr {
+            let server = ServerProcess {
+                stdin: child.stdin.take(),
+                child,
+                port: 0,
+                stop,
+                stdout: None,
+                lines: Vec::new(),
+                stderr,
+                stderr_reader: None,
+                _unread_stderr: Some(err),
+                asked_to_stop: None,
+            };
+            return (server, stdout);
+        }
         let stderr_sink = Arc::clone(&stderr);
         let stderr_reader = thread::spawn(move || {
             let mut reader = BufReader::new(err);
@@ -241,6 +275,7 @@ impl ServerProcess {
             lines: Vec::new(),
             stderr,
             stderr_reader: Some(stderr_reader),
+            _unread_stderr: None,
             asked_to_stop: None,
         };
         (server, stdout)

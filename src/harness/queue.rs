@@ -185,6 +185,10 @@ pub fn a_client_that_never_reads_does_not_delay_the_others(target: &Target) {
         slowest = slowest.max(asked.elapsed());
     }
     server.wait_for(&format!("Client {flooder_id}: not reading its replies"));
+    // Its own thread (task, state) learns why it was let go, and says so.
+    server.wait_for(&format!(
+        "Client {flooder_id} disconnected (not reading what it is sent)"
+    ));
     assert!(slowest < Duration::from_secs(1), "a reply took {slowest:?}");
     drop(flooder);
     flood.join().unwrap();

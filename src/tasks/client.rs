@@ -1,6 +1,6 @@
 //! One admitted client, for a task: its two directions, and how it ends.
 //!
-//! The twin of [`crate::connections::Client`]. A task must never block its
+//! The twin of `threads::connections::Client`. A task must never block its
 //! thread, so every wait here is an `.await`, and every wait has its bound:
 //! a read waits at most until the idle deadline, a write at most
 //! `--write-timeout`, and no read waits at all once the server is stopping.
@@ -21,9 +21,9 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, timeout, timeout_at};
 
 use crate::cli::Limits;
-use crate::connections::{LINGER_BYTES, LINGER_TIME};
 use crate::framing::SIZE;
 use crate::tasks::shutdown::Shutdown;
+use crate::timing::{LINGER_BYTES, LINGER_TIME};
 
 /// One admitted client: its address, its socket's two halves, and its place
 /// under `--max-clients`.

@@ -1,4 +1,4 @@
-//! What the async servers share (lesson 6): the threaded servers' plumbing,
+//! What the async servers share (lesson 6): the threaded servers' machinery,
 //! for tokio tasks.
 //!
 //! `async_counter_server`, `async_echo_server` and `async_queue_server` speak
@@ -8,15 +8,17 @@
 //!
 //! | module | what it is for | the threads' twin |
 //! |---|---|---|
-//! | [`server`] | listening, accepting, admitting under `--max-clients`, closing at shutdown | [`crate::server`] |
-//! | [`client`] | one client: reads with a deadline, writes with a timeout, the lingering close | [`crate::connections`] |
-//! | [`session`] | a line session: the next message, or how the session ended | [`crate::session`] |
-//! | [`shutdown`] | the signal every task can wait on; Ctrl-C and SIGTERM via `tokio::signal` | [`crate::shutdown`] |
+//! | [`server`] | accepting, admitting under `--max-clients`, closing at shutdown | `threads::server` |
+//! | [`client`] | one client: reads with a deadline, writes with a timeout, the lingering close | `threads::connections`, `threads::socket` |
+//! | [`session`] | a line session: the next message, or how the session ended | `threads::session` |
+//! | [`shutdown`] | the signal every task can wait on; Ctrl-C and SIGTERM via `tokio::signal` | `threads::shutdown` |
 //!
-//! Everything that does not wait is not redone: the same [`crate::protocol`]
-//! lines, [`crate::cli`] flags, [`crate::limits`], [`crate::console`] (its
-//! macros never block, so a task may log), [`crate::framing::LineBuffer`]
-//! and [`crate::session::Ending`] serve both kinds of server.
+//! Everything that does not wait comes from the core, the same for every
+//! style: the [`crate::protocol`] lines, [`crate::cli`] flags,
+//! [`crate::listening`], [`crate::limits`], [`crate::timing`],
+//! [`crate::console`] (its macros never block, so a task may log),
+//! [`crate::framing::LineBuffer`] and [`crate::session`]'s words for how a
+//! session ends. Nothing here uses `threads` or `events`.
 //!
 //! # The one rule
 //!

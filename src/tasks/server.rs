@@ -1,7 +1,7 @@
-//! Listening and accepting for tasks: the twin of [`crate::server::Server`].
+//! Listening and accepting for tasks: the twin of `threads::server::Server`.
 //!
 //! The socket is opened exactly as the threaded servers open it
-//! ([`crate::server::listen`]: the backlog, the error messages) and then handed to
+//! ([`crate::listening::listen`]: the backlog, the error messages) and then handed to
 //! tokio. Accepting is the same loop with the same guards (admission under
 //! `--max-clients`, back-off when `accept()` fails), except that shutdown
 //! needs no trick to wake it: [`Server::next_client`] waits for the next
@@ -23,11 +23,10 @@ use tokio::time::timeout;
 
 use crate::cli::{Limits, ServerArgs};
 use crate::limits::fit_max_clients;
-use crate::server::{
-    FIRST_ACCEPT_BACKOFF, LONGEST_ACCEPT_BACKOFF, listen, turn_away, turn_away_waiting_clients,
-};
+use crate::listening::{listen, turn_away, turn_away_waiting_clients};
 use crate::tasks::client::Client;
 use crate::tasks::shutdown::{Shutdown, Stopper};
+use crate::timing::{FIRST_ACCEPT_BACKOFF, LONGEST_ACCEPT_BACKOFF};
 use crate::warn;
 
 /// A listening server: the socket, the limits, and the places for clients.

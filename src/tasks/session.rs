@@ -1,4 +1,4 @@
-//! A line session for a task: the twin of [`crate::session::LineSession`].
+//! A line session for a task: the twin of `threads::session::LineSession`.
 //!
 //! What a line is, and every bound on it, comes from the same
 //! [`LineBuffer`] the threads use; what a message means for the session

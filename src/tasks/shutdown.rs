@@ -2,7 +2,7 @@
 //!
 //! The threaded servers need a trick to stop: their main thread sits in a
 //! blocking `accept()` that no flag can reach, so stopping means connecting
-//! to themselves (see [`crate::shutdown`]). A task never blocks its thread;
+//! to themselves (see `threads::shutdown`). A task never blocks its thread;
 //! it waits at an `.await`, and [`tokio::select!`] lets it wait for two
 //! things at once: "the next client, or shutdown" is one line of code.
 //!

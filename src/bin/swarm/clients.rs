@@ -9,10 +9,11 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use threaded_servers::cli::ServerAddress;
-use threaded_servers::framing::{is_timeout, send_line};
+use threaded_servers::framing::is_timeout;
 use threaded_servers::protocol::{
     DISCONNECT_MSG, Protocol, goodbye, parse_greeting, parse_welcome, processed,
 };
+use threaded_servers::threads::socket::send_line;
 
 use crate::Args;
 

@@ -5,8 +5,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use threaded_servers::framing::send_line;
 use threaded_servers::protocol::{Protocol, parse_welcome};
+use threaded_servers::threads::socket::send_line;
 use threaded_servers::{procfs, say, warn};
 
 use crate::Args;

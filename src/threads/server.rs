@@ -1,4 +1,4 @@
-//! Listening and accepting: the part of every server before a client has a thread.
+//! Accepting: the part of a threaded server before a client has a thread.
 //!
 //! A [`Server`] owns the listening socket. Its [`Server::next_client`] is the
 //! original's `server_socket.accept()` with the failure cases handled: it
@@ -9,33 +9,27 @@
 //!
 //! Binding does one thing to the process besides opening the socket: it
 //! raises the soft open-file limit (`ulimit -n`) as far as the hard limit
-//! allows, so that `--max-clients` fits ([`fit_max_clients`]). It installs
+//! allows, so that `--max-clients` fits ([`fit_max_clients`]). Listening
+//! and refusing are the core's ([`crate::listening`]). It installs
 //! no signal handler: a binary wires Ctrl-C to [`Server::stopper`] itself,
 //! and a test can stop a server by calling it.
 
-use std::io::{self, Read};
-use std::net::{Shutdown as Direction, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, SockRef, Socket, Type};
-
 use crate::cli::{Limits, ServerArgs};
-use crate::connections::{Client, Connections, LINGER_BYTES};
-use crate::framing::send_line;
 use crate::limits::{CLIENT_THREAD_STACK, fit_max_clients, room_for_a_client_thread};
-use crate::protocol::{BUSY, SHUTTING_DOWN, too_many_clients};
-use crate::shutdown::{Shutdown, Stopper};
-use crate::{say, warn};
+use crate::listening::{listen, refuse, turn_away, turn_away_waiting_clients};
+use crate::protocol::{BUSY, SHUTTING_DOWN};
+use crate::timing::{FIRST_ACCEPT_BACKOFF, LONGEST_ACCEPT_BACKOFF};
+use crate::warn;
 
-/// How long shutdown waits for client threads to finish before exiting anyway.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(800);
-/// The first pause after a failed `accept()`; each failure in a row doubles it.
-pub(crate) const FIRST_ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-/// The longest pause after a failed `accept()`.
-pub(crate) const LONGEST_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+use super::connections::{Client, Connections, ServerHandle};
+use super::shutdown::{Shutdown, Stopper};
 
 /// A listening server: the socket, the limits, and who is connected.
 pub struct Server {
@@ -44,6 +38,8 @@ pub struct Server {
     max_clients: usize,
     shutdown: Arc<Shutdown>,
     connections: Arc<Connections>,
+    /// What every handler gets with its client.
+    handle: ServerHandle,
     /// The most clients (so, client threads) connected at once so far.
     most_clients: AtomicUsize,
 }
@@ -55,11 +51,16 @@ impl Server {
     /// and the cause, ready to print.
     pub fn bind(args: &ServerArgs, default: (&str, u16)) -> io::Result<Server> {
         let (host, port) = args.address(default);
+        let shutdown = Arc::<Shutdown>::default();
         Ok(Server {
             listener: listen(host, port, args.limits.backlog)?,
             limits: args.limits,
             max_clients: fit_max_clients(args.limits.max_clients) as usize,
-            shutdown: Arc::default(),
+            handle: ServerHandle {
+                idle_timeout: args.limits.idle_timeout,
+                shutdown: Arc::clone(&shutdown),
+            },
+            shutdown,
             connections: Arc::default(),
             most_clients: AtomicUsize::new(0),
         })
@@ -85,6 +86,12 @@ impl Server {
     /// How many clients are connected right now.
     pub fn client_count(&self) -> usize {
         self.connections.count()
+    }
+
+    /// The registry of every connected client, under its number. The
+    /// queue server routes its replies through it (its `client_connections`).
+    pub fn connections(&self) -> Arc<Connections> {
+        Arc::clone(&self.connections)
     }
 
     // ANCHOR: next_client
@@ -142,19 +149,16 @@ impl Server {
         let _ = stream.set_nodelay(true);
         let _ = stream.set_write_timeout(self.limits.write_timeout.duration());
         let stream = Arc::new(stream);
-        let max = self.max_clients;
-        let idle_timeout = self.limits.idle_timeout;
-        let client = self.connections.admit(
-            Arc::clone(&stream),
-            address,
-            max,
-            idle_timeout,
-            &self.shutdown,
-        );
-        if client.is_none() {
-            turn_away(&stream, address, max);
+        match self
+            .connections
+            .admit(Arc::clone(&stream), self.max_clients)
+        {
+            Some(connection) => Some(Client::new(address, connection, self.handle.clone())),
+            None => {
+                turn_away(&stream, address, self.max_clients);
+                None
+            }
         }
-        client
     }
 
     /// Under an address-space limit (`ulimit -v`), a new client's thread
@@ -203,27 +207,6 @@ impl Server {
     // ANCHOR_END: close_all_clients
 }
 
-/// Tells every connection waiting in `listener`'s accept queue that the
-/// server is stopping, then closes the queue.
-pub(crate) fn turn_away_waiting_clients(listener: &TcpListener) {
-    if listener.set_nonblocking(true).is_err() {
-        return;
-    }
-    while let Ok((stream, _)) = listener.accept() {
-        let _ = stream.set_nonblocking(false);
-        refuse(&stream, SHUTTING_DOWN);
-    }
-    // From now on a client that tries to connect is refused at once (on
-    // Linux) instead of waiting in a queue nobody will read.
-    let _ = SockRef::from(listener).shutdown(Direction::Read);
-}
-
-/// Turns away a client past `--max-clients`: one log line, one `ERROR: ...` line, closed.
-pub(crate) fn turn_away(stream: &TcpStream, address: SocketAddr, max: usize) {
-    say!("Refused {address}: too many clients (--max-clients {max})");
-    refuse(stream, &too_many_clients(max));
-}
-
 // ANCHOR: spawn_client_thread
 /// Runs `handler` for `client` on a new thread of its own: the original's
 /// `threading.Thread(target=handle_client, ...).start()`.
@@ -246,75 +229,3 @@ where
     }
 }
 // ANCHOR_END: spawn_client_thread
-
-// ANCHOR: listen_on
-/// Opens a listening socket on `host`:`port` with room for `backlog` waiting connections.
-///
-/// `TcpListener::bind` always asks for a backlog of 128. When that queue is
-/// full, Linux silently drops new connection attempts and the clients retry
-/// a second later, then two, then four: a burst of clients looks like a
-/// server that hangs. socket2 lets us choose.
-pub fn listen(host: &str, port: u16, backlog: i32) -> io::Result<TcpListener> {
-    let context = |e: io::Error| {
-        let hint = match e.kind() {
-            // A server that stopped less than a minute ago can hold the
-            // port too: its closed connections wait out TIME_WAIT.
-            io::ErrorKind::AddrInUse => {
-                " (is another server running there, or did one stop in the last minute? \
-                 try another --port, or --port 0)"
-            }
-            io::ErrorKind::AddrNotAvailable => " (is that address one of this machine's?)",
-            _ => "",
-        };
-        io::Error::new(
-            e.kind(),
-            format!("cannot listen on {host}:{port}: {e}{hint}"),
-        )
-    };
-    let mut last_error = io::Error::new(io::ErrorKind::NotFound, "no address found");
-    for address in (host, port).to_socket_addrs().map_err(context)? {
-        match listen_on(address, backlog) {
-            Ok(listener) => return Ok(listener),
-            Err(e) => last_error = e,
-        }
-    }
-    Err(context(last_error))
-}
-
-fn listen_on(address: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
-    let socket = Socket::new(
-        Domain::for_address(address),
-        Type::STREAM,
-        Some(Protocol::TCP),
-    )?;
-    // As std does on Unix: a restarted server may bind its port again while
-    // connections from its last run are still in TIME_WAIT.
-    #[cfg(unix)]
-    socket.set_reuse_address(true)?;
-    socket.bind(&address.into())?;
-    socket.listen(backlog)?;
-    Ok(socket.into())
-}
-// ANCHOR_END: listen_on
-
-/// Sends one `ERROR: ...` line and closes, without waiting for the client.
-///
-/// Used on the accept thread, which must not linger: what the client already
-/// sent is discarded so the close is a normal one, anything later is not.
-fn refuse(stream: &TcpStream, line: &str) {
-    // A fresh socket's send buffer is empty, so this does not block; the
-    // timeout is there in case it somehow would.
-    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
-    let _ = send_line(stream, line);
-    let _ = stream.shutdown(Direction::Write);
-    if stream.set_nonblocking(true).is_ok() {
-        let mut scratch = [0u8; 1024];
-        let mut discarded = 0;
-        while let Ok(n @ 1..) = (&*stream).read(&mut scratch) {
-            discarded += n;
-            if discarded >= LINGER_BYTES {
-                break;
-            }
-        }
-    }
-}

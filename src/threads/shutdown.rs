@@ -20,10 +20,7 @@ use std::time::Duration;
 
 use socket2::{Domain, SockRef, Socket, Type};
 
-/// How long the wake-up connection may take. On loopback it takes
-/// microseconds; longer means the accept queue is full, and then the main
-/// thread is busy accepting anyway and sees the flag on its own.
-const WAKE_TIMEOUT: Duration = Duration::from_millis(200);
+use crate::timing::WAKE_TIMEOUT;
 
 /// Whether the server is shutting down, shared by every thread that needs to know.
 #[derive(Debug, Default)]

@@ -20,12 +20,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crate::connections::Client;
 use crate::limits::CLIENT_THREAD_STACK;
+use crate::timing::POOL_STOP_GRACE;
 use crate::warn;
 
-/// How long dropping a pool waits for its workers to end.
-const STOP_GRACE: Duration = Duration::from_millis(200);
+use super::connections::Client;
 
 /// `size` worker threads sharing one queue of clients.
 pub struct WorkerPool {
@@ -115,7 +114,7 @@ impl Drop for WorkerPool {
     /// Waits (briefly) for the workers, so none is cut off mid-reply.
     fn drop(&mut self) {
         if self.waiting_clients.is_some() {
-            self.stop(STOP_GRACE);
+            self.stop(POOL_STOP_GRACE);
         }
     }
 }
