@@ -81,13 +81,13 @@ workers=(1 2 4 8 16 32 64)
 # versions beside them (a first version that fails a check is counted, not
 # measured).
 busy=(first_echo_server echo_server echo_server-quiet first_event_echo_server event_echo_server
-    event_echo_server-quiet async_echo_server async_echo_server-quiet first_queue_server queue_server
-    event_queue_server async_queue_server)
+    event_echo_server-quiet first_async_echo_server async_echo_server async_echo_server-quiet
+    first_queue_server queue_server event_queue_server async_queue_server)
 # The idle-client runs: every server, and the first versions that hold a
 # session (the counter's first version answers and closes, as its server does).
 idle=(counter_server event_counter_server async_counter_server first_echo_server echo_server
-    first_event_echo_server event_echo_server async_echo_server queue_server event_queue_server
-    async_queue_server)
+    first_event_echo_server event_echo_server first_async_echo_server async_echo_server queue_server
+    event_queue_server async_queue_server)
 declare -A rate p99 kib threads total burst_failed first_failed
 started=$(date +%s)
 
@@ -154,7 +154,7 @@ for run in $(seq "$RUNS"); do
         stop_server
         total[burst-$backlog]+="$(echo "$out" | awk '/throughput/ {print $6}') "
         p99[burst-$backlog]+="$(echo "$out" | awk '/latency/ {print $9}') "
-        log "run $run: burst, backlog $backlog: $(echo "$out" | grep throughput)"
+        log "run $run: burst, backlog $backlog: $(echo "$out" | grep -E 'throughput|FAIL')"
     done
     # Idle clients: 5,000 connected, silent; the server's memory and threads.
     for server in "${idle[@]}"; do
@@ -210,6 +210,10 @@ pool4_ratio=$(ratios "rate[counter-workers-4]" "rate[counter-per-client]")
 worst_kib() { for s in "$@"; do median "kib[$s]"; done | sort -g | tail -1; }
 most_threads() { for s in "$@"; do median "threads[$s]"; done | sort -g | tail -1; }
 
+# The soak section is bench/soak-report.sh's, from a run of its own that
+# takes an hour and more: kept as it is.
+soak_section=$( [ -f "$OUT" ] && sed -n '/^## Hours, not seconds: the soak/,$p' "$OUT" || true )
+
 cat > "$OUT" <<EOF
 # Benchmarks
 
@@ -236,7 +240,7 @@ By hand, each step is:
 \`\`\`text
 cargo build --release
 ./target/release/counter_server --port 0 > server.log &           # or --quiet, --workers N, event_ or async_counter_server
-./target/release/examples/first_counter_server 127.0.0.1:0 > server.log &   # a first version: its address as its argument
+./target/release/examples/first_counter_server --port 0 > server.log &   # a first version
 ./target/release/swarm counter --port PORT --clients 20000 --concurrency 32
 ./target/release/echo_server --port 0 > server.log &              # or --quiet, event_ or async_, the queue servers, the first versions
 ./target/release/swarm echo --port PORT --clients 64 --concurrency 64 --messages 2000 --window 1
@@ -302,6 +306,7 @@ $(row "\`echo_server --quiet\`" echo_server-quiet)
 $(row "\`first_event_echo_server\` (lesson 5's first version)" first_event_echo_server)
 $(row "\`event_echo_server\`" event_echo_server)
 $(row "\`event_echo_server --quiet\`" event_echo_server-quiet)
+$(row "\`first_async_echo_server\` (lesson 6's first version)" first_async_echo_server)
 $(row "\`async_echo_server\`" async_echo_server)
 $(row "\`async_echo_server --quiet\`" async_echo_server-quiet)
 $(row "\`first_queue_server\` (lesson 3's first version)" first_queue_server)
@@ -371,6 +376,14 @@ $held_tasks
 | \`event_echo_server\` p99 at most 1.2 times \`async_echo_server\`'s | $event_echo_p99_ratio | $(verdict "${event_echo_p99_ratio%% *}" "<=" 1.2) |
 | \`event_counter_server\` at least 0.9 times \`async_counter_server\`'s connections/s | $event_counter_ratio | $(verdict "${event_counter_ratio%% *}" ">=" 0.9) |
 | at most 2 KiB per idle client at 5,000, in at most 2 threads, every event-loop server | worst $(worst_kib event_counter_server event_echo_server event_queue_server) KiB; $(most_threads event_counter_server event_echo_server event_queue_server) threads | $(verdict "$(worst_kib event_counter_server event_echo_server event_queue_server)" "<=" 2) (KiB); $(verdict "$(most_threads event_counter_server event_echo_server event_queue_server)" "<=" 2) (threads) |
+| each real server at least 0.85 times its first version's round trips/s: \`echo_server\` | $(ratios "rate[echo_server]" "rate[first_echo_server]") | $(verdict "$(ratios "rate[echo_server]" "rate[first_echo_server]" | cut -d' ' -f1)" ">=" 0.85) |
+| ... \`queue_server\` | $(ratios "rate[queue_server]" "rate[first_queue_server]") | $(verdict "$(ratios "rate[queue_server]" "rate[first_queue_server]" | cut -d' ' -f1)" ">=" 0.85) |
+| ... \`event_echo_server\` | $(ratios "rate[event_echo_server]" "rate[first_event_echo_server]") | $(verdict "$(ratios "rate[event_echo_server]" "rate[first_event_echo_server]" | cut -d' ' -f1)" ">=" 0.85) |
+| ... \`async_echo_server\` | $(ratios "rate[async_echo_server]" "rate[first_async_echo_server]") | $(verdict "$(ratios "rate[async_echo_server]" "rate[first_async_echo_server]" | cut -d' ' -f1)" ">=" 0.85) |
+| \`async_echo_server\` p99 at most 1.2 times its first version's | $(ratios "p99[async_echo_server]" "p99[first_async_echo_server]") | $(verdict "$(ratios "p99[async_echo_server]" "p99[first_async_echo_server]" | cut -d' ' -f1)" "<=" 1.2) |
 | \`event_echo_server\` holds 15,000 idle clients | $(echo "$held_events" | awk '/connected/ {print $2, $3}') | $(echo "$held_events" | awk '/connected/ {print ($2 >= 15000) ? "yes" : "no"; found = 1} END {if (!found) print "no"}') |
 EOF
+if [ -n "$soak_section" ]; then
+    printf '\n%s\n' "$soak_section" >> "$OUT"
+fi
 log "wrote $OUT"

@@ -20,6 +20,7 @@ const COUNTER: &str = "first_counter_server";
 const ECHO: &str = "first_echo_server";
 const QUEUE: &str = "first_queue_server";
 const EVENT_ECHO: &str = "first_event_echo_server";
+const ASYNC_ECHO: &str = "first_async_echo_server";
 
 /// The most one `read()` of the first versions takes: the originals' SIZE.
 const SIZE: usize = 1024;
@@ -47,6 +48,20 @@ fn threads(server: &ServerProcess) -> usize {
     procfs::status(server.pid())
         .expect("/proc/PID/status")
         .threads
+}
+
+/// The happy path of an echo server's first version: each message comes
+/// back, `!DISCONNECT` ends the session.
+fn echoes_until_disconnect(example: &str) {
+    let mut server = first_version(example);
+    let mut stream = server.connect();
+    for line in ["Hello\n", "World\n"] {
+        stream.write_all(line.as_bytes()).unwrap();
+        assert_eq!(read_line(&mut stream), line);
+    }
+    stream.write_all(b"!DISCONNECT\n").unwrap();
+    assert_end_of_stream(&mut stream);
+    server.wait_for("[Client disconnected]");
 }
 
 // Lesson 1: the counter server.
@@ -113,15 +128,7 @@ fn the_first_counter_server_dies_on_ctrl_c() {
 /// The happy path: each message comes back, `!DISCONNECT` ends the session.
 #[test]
 fn the_first_echo_server_echoes_until_disconnect() {
-    let mut server = first_version(ECHO);
-    let mut stream = server.connect();
-    for line in ["Hello\n", "World\n"] {
-        stream.write_all(line.as_bytes()).unwrap();
-        assert_eq!(read_line(&mut stream), line);
-    }
-    stream.write_all(b"!DISCONNECT\n").unwrap();
-    assert_end_of_stream(&mut stream);
-    server.wait_for("[Client disconnected]");
+    echoes_until_disconnect(ECHO);
 }
 
 /// Two messages in one write arrive in one `read()`: to this server they
@@ -338,15 +345,7 @@ fn the_first_queue_server_dies_when_a_client_leaves_before_its_reply() {
 /// The happy path: each message comes back, `!DISCONNECT` ends the session.
 #[test]
 fn the_first_event_echo_server_echoes_until_disconnect() {
-    let mut server = first_version(EVENT_ECHO);
-    let mut stream = server.connect();
-    for line in ["Hello\n", "World\n"] {
-        stream.write_all(line.as_bytes()).unwrap();
-        assert_eq!(read_line(&mut stream), line);
-    }
-    stream.write_all(b"!DISCONNECT\n").unwrap();
-    assert_end_of_stream(&mut stream);
-    server.wait_for("[Client disconnected]");
+    echoes_until_disconnect(EVENT_ECHO);
 }
 
 /// Three lines of 1,000 bytes in one write are one readiness event, and the
@@ -444,4 +443,31 @@ fn the_first_event_echo_server_stalls_everyone_while_one_client_does_not_read() 
     );
     reset(flooder);
     assert_eq!(read_line(&mut other), "anyone there?\n");
+}
+
+// Lesson 6: the echo server as tasks.
+
+/// The happy path: each message comes back, `!DISCONNECT` ends the session.
+#[test]
+fn the_first_async_echo_server_echoes_until_disconnect() {
+    echoes_until_disconnect(ASYNC_ECHO);
+}
+
+/// A task per client changes nothing of lesson 2's flaws: two messages in
+/// one write are one `read()`, so a goodbye sent with another line is
+/// missed; and a silent client is waited for for ever (by a task now).
+#[test]
+fn the_first_async_echo_server_keeps_lesson_2s_flaws() {
+    let mut server = first_version(ASYNC_ECHO);
+    let mut stream = server.connect();
+    server.wait_for("[New Connection]");
+    stream.write_all(b"bye now\n!DISCONNECT\n").unwrap();
+    assert_eq!(read_lines(&mut stream, 2), ["bye now\n", "!DISCONNECT\n"]);
+    stream.write_all(b"still here\n").unwrap();
+    assert_eq!(read_line(&mut stream), "still here\n");
+    let mut silent = server.connect();
+    assert!(
+        silent_for_a_while(&mut silent),
+        "the silent client got an answer"
+    );
 }

@@ -239,33 +239,25 @@ impl ServerProcess {
         let stdout = child.stdout.take();
         let stderr = Arc::new(Mutex::new(String::new()));
         let err = child.stderr.take().expect("piped stderr");
-        if !read_stderr {
-            let server = ServerProcess {
-                stdin: child.stdin.take(),
-                child,
-                port: 0,
-                stop,
-                stdout: None,
-                lines: Vec::new(),
-                stderr,
-                stderr_reader: None,
-                _unread_stderr: Some(err),
-                asked_to_stop: None,
-            };
-            return (server, stdout);
-        }
-        let stderr_sink = Arc::clone(&stderr);
-        let stderr_reader = thread::spawn(move || {
-            let mut reader = BufReader::new(err);
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-                stderr_sink
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push_str(&line);
-                line.clear();
-            }
-        });
+        // Read on a thread of its own, unless nobody is to read it: then it
+        // is kept open, and fills.
+        let (stderr_reader, unread_stderr) = if read_stderr {
+            let stderr_sink = Arc::clone(&stderr);
+            let reader = thread::spawn(move || {
+                let mut reader = BufReader::new(err);
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    stderr_sink
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push_str(&line);
+                    line.clear();
+                }
+            });
+            (Some(reader), None)
+        } else {
+            (None, Some(err))
+        };
         let server = ServerProcess {
             stdin: child.stdin.take(),
             child,
@@ -274,8 +266,8 @@ impl ServerProcess {
             stdout: None,
             lines: Vec::new(),
             stderr,
-            stderr_reader: Some(stderr_reader),
-            _unread_stderr: None,
+            stderr_reader,
+            _unread_stderr: unread_stderr,
             asked_to_stop: None,
         };
         (server, stdout)
