@@ -2,7 +2,7 @@
 # Runs every benchmark lessons 4 to 6 quote, and writes BENCHMARKS.md from
 # the numbers (nothing in that file is typed in by hand).
 #
-#   bash bench/run.sh              # 5 runs of each (the last run took about 7 minutes)
+#   bash bench/run.sh              # 5 runs of each (BENCHMARKS.md says how long the last took)
 #   RUNS=3 bash bench/run.sh       # quicker, noisier
 #   OUT=/tmp/b.md bash bench/run.sh   # write somewhere else
 #
@@ -320,7 +320,9 @@ $(row "\`async_echo_server --quiet\` on core 0, \`swarm\` on core 1" async_echo_
 The last three rows pin the server to one core and \`swarm\` to the other
 (\`taskset -c 0\`, \`taskset -c 1\`). On shared cores, a runtime's few busy
 worker threads and \`swarm\`'s 64 client threads compete for the same two
-cores, and the clients' own waiting for a core shows in the tail.
+cores; that may be what lengthens a runtime's tail there, but the plain
+tokio echo server (lesson 6's first version) shares them too and keeps a
+short one: why is not settled (lesson 6, under the hood).
 
 What logging every message costs, per round (console to a file against
 \`--quiet\`): echo throughput $echo_ratio, echo p99 $echo_p99_ratio; counter

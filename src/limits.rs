@@ -44,7 +44,8 @@ const FALLBACK_BACKLOG: i32 = 4096;
 /// Every client is an open file (its socket), and a process may open only
 /// `ulimit -n` files: often 1024. Past that, `accept()` fails and new clients
 /// wait in the backlog unanswered, the silent stall a limit is meant to
-/// prevent. So the soft limit is raised as far as the hard limit allows, and
+/// prevent. So the soft limit is raised to what `--max-clients` needs (a
+/// socket each, and a few spare), within the hard limit, and
 /// the default `--max-clients` is lowered to what fits, with a note. An
 /// explicit `--max-clients` is kept, with a warning if it cannot fit.
 pub fn fit_max_clients(requested: Option<u32>) -> u32 {

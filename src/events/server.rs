@@ -83,8 +83,9 @@ pub struct Server {
 
 impl Server {
     /// Binds `--host`:`--port` (or the lesson's `default` address) with the
-    /// `--backlog`, and makes the loop's `Poll`. The error names the address
-    /// and the cause, ready to print.
+    /// `--backlog`, raises the process's open-file limit to fit
+    /// `--max-clients`, as the other styles' binds do, and makes the loop's
+    /// `Poll`. The error names the address and the cause, ready to print.
     pub fn bind(args: &ServerArgs, default: (&str, u16)) -> io::Result<Server> {
         let (host, port) = args.address(default);
         // Looking the host up blocks, once, before there is any client to

@@ -8,8 +8,8 @@
 //! again and again: retrying at once would spin a core at 100 %).
 //!
 //! Binding does one thing to the process besides opening the socket: it
-//! raises the soft open-file limit (`ulimit -n`) as far as the hard limit
-//! allows, so that `--max-clients` fits ([`fit_max_clients`]). Listening
+//! raises the soft open-file limit (`ulimit -n`) to what `--max-clients`
+//! needs, within the hard limit ([`fit_max_clients`]). Listening
 //! and refusing are the core's ([`crate::listening`]). It installs
 //! no signal handler: a binary wires Ctrl-C to [`Server::stopper`] itself,
 //! and a test can stop a server by calling it.
