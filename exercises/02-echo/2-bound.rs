@@ -1,8 +1,8 @@
 //! Exercise 2.2: a bound on every line.
 //!
 //! A reader that keeps every byte until a newline comes lets one client that
-//! never sends a newline make the server allocate until it dies. Keep at most
-//! SIZE bytes of a line (1024, not counting its line ending):
+//! never sends a newline make the server allocate until it dies. Accept lines
+//! of at most SIZE bytes (1024, not counting the line ending):
 //!
 //! - a longer line gets `ERROR: message longer than 1024 bytes` (log
 //!   `[{address}] sent a line longer than 1024 bytes`), and the session goes
