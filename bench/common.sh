@@ -39,23 +39,17 @@ start_program() {
 # which installs no handler of its own, would never stop.)
 stop_server() { kill -TERM "$PID"; wait "$PID" || true; }
 
-# swarm_numbers PROTOCOL ARGS...: prints "rate p99_ms" from one swarm run.
-swarm_numbers() {
-    local protocol=$1; shift
-    local out
-    out=$("$bin/swarm" "$protocol" --port "$PORT" "$@") || { echo "$out" >&2; exit 1; }
-    local rate p99
-    rate=$(echo "$out" | awk '/throughput/ {gsub(",", "", $2); print $2}')
-    p99=$(echo "$out" | awk '/latency/ {print $9}')
-    echo "$rate $p99"
-}
-
-# swarm_numbers_or_failed PROTOCOL ARGS...: the same, or "failed failed"
-# when a check fails (a first version may: counted, not fatal).
+# swarm_numbers_or_failed PROTOCOL ARGS...: prints "rate p99_ms" from one
+# swarm run, or "failed failed" when a check fails: the caller decides
+# whether that ends the benchmark (a first version may fail: counted). With
+# ON_CORE=N, swarm runs on core N only (taskset). It prints rather than
+# exits because callers read it through a process substitution, a subshell
+# whose exit would not end the script.
 swarm_numbers_or_failed() {
     local protocol=$1; shift
-    local out
-    if ! out=$("$bin/swarm" "$protocol" --port "$PORT" "$@" 2>&1); then
+    local out pin=()
+    [ -n "${ON_CORE:-}" ] && pin=(taskset -c "$ON_CORE")
+    if ! out=$("${pin[@]}" "$bin/swarm" "$protocol" --port "$PORT" "$@" 2>&1); then
         echo "failed failed"
         return
     fi

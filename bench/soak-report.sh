@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Writes BENCHMARKS.md's soak section from a folder of bench/soak.sh's
-# samples: a table with a line per server, then, for each style of server
-# (a thread per client, tasks, an event loop), Mermaid charts of its
-# memory and open descriptors over the soak.
+# Prints BENCHMARKS.md's soak section (to put at the end of that file, in
+# place of the old one) from a folder of bench/soak.sh's samples: a table
+# with a line per server, then, for each style of server (a thread per
+# client, tasks, an event loop), Mermaid charts of its memory and open
+# descriptors over the soak.
 #
 #   bash bench/soak.sh --seconds 600 --samples target/soak
 #   bash bench/soak-report.sh target/soak > soak-section.md
@@ -142,7 +143,7 @@ chart() {
 }
 
 cat <<EOF
-## Hours, not seconds: the soak
+## The soak: minutes, not seconds
 
 A test of a few seconds cannot see a slow leak: a buffer, a descriptor or a
 thread kept for one odd client in a thousand. The soak runs each server for
@@ -164,7 +165,8 @@ server passes if every answer came and was right (a client turned away
 past \`--max-clients\` is counted as refused, not as a failure), if its
 memory after the warm-up (the first quarter of the run) did not rise
 quarter after quarter (the most it held in each, by more than 256 KiB each
-time) nor by more than 16 MiB in all, and if, once the load stopped, its
+time) nor by more than 16 MiB in all (or a quarter of the first quarter's
+peak, if that is more), and if, once the load stopped, its
 descriptors and threads came back to exactly their idle counts.
 
 **The machine:** $(run machine). Started $(run started); load average

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Hours, not seconds: runs each server under a mixed, checked load for a
+# Minutes, not seconds: runs each server under a mixed, checked load for a
 # long time, and fails if its memory grows after the warm-up, if its open
 # descriptors or threads do not come back to their idle counts once the
 # load stops, or if any answer is lost or wrong.
@@ -25,8 +25,8 @@
 #
 # Into the samples folder go, per server: NAME.csv (the samples:
 # seconds,rss_kib,fds,threads,phase), NAME.txt (swarm's whole report) and
-# NAME.stderr (the server's). `bash bench/soak-report.sh DIR` turns a
-# folder of them into BENCHMARKS.md's soak section.
+# NAME.stderr (the server's). `bash bench/soak-report.sh DIR` prints,
+# from a folder of them, BENCHMARKS.md's soak section.
 #
 # Every server's console goes through a pipe to /dev/null: logged to a
 # file, a server that logs every message writes gigabytes in an hour.

@@ -1,7 +1,7 @@
 //! The soak, end to end, in seconds: `swarm --soak` against real servers
 //! passes them, finds the leak in `examples/leaky_echo_server.rs`, and
-//! writes samples that `bench/soak-report.sh` turns into a section of
-//! `BENCHMARKS.md`. (`bench/soak.sh` runs the real thing: minutes per server.)
+//! writes samples that `bench/soak-report.sh` turns into the section of
+//! `BENCHMARKS.md` on the soak. (`bench/soak.sh` runs the real thing: minutes per server.)
 //!
 //! A few seconds are too short to call a server's memory flat on a machine
 //! busy with the other tests, so these check what a short soak can tell:

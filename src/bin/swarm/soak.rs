@@ -1,4 +1,4 @@
-//! `--soak SECONDS`: hours, not seconds. A mixed, hostile load for a long
+//! `--soak SECONDS`: minutes or hours, not seconds. A mixed, hostile load for a long
 //! time, every answer checked, while the server's memory, descriptors and
 //! threads are sampled from `/proc`; then the load stops, and the server
 //! must return to what it was idle.
