@@ -47,7 +47,7 @@ pub fn exercises() -> Vec<Exercise> {
                     run: |p: &Program| hostile::many_lines_in_one_write(&p.target()),
                 },
                 Check {
-                    checks: "100 sessions at once, 100 lines each: each gets its own lines back, in order",
+                    checks: "100 sessions at once, 50 lines each: each gets its own lines back, in order",
                     run: |p: &Program| {
                         echo::a_hundred_concurrent_sessions_each_get_their_own_lines_in_order(
                             &p.target(),

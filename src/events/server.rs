@@ -38,6 +38,12 @@ use super::connection::{Clients, Connection, Deadline, READ_BUDGET};
 const LISTENER: Token = Token(usize::MAX);
 /// The waker's token: its "event" means Ctrl-C.
 const WAKER: Token = Token(usize::MAX - 1);
+/// How many connections one turn of the loop accepts before it serves the
+/// clients whose events came with them. Without a bound, clients that are
+/// turned away and connect again at once keep the accept loop busy while
+/// the events that would free places (clients closing) wait behind it: the
+/// server stays full, and refuses, for as long as they keep trying.
+const ACCEPTS_PER_TURN: usize = 64;
 
 // ANCHOR: service
 /// What a server does with its clients; the loop does the waiting.
@@ -215,14 +221,16 @@ impl Server {
         let listener = std::net::TcpListener::from(OwnedFd::from(self.listener));
         turn_away_waiting_clients(&listener);
     }
-    /// Accepts every client waiting, until the queue is empty: the listener
-    /// is edge-triggered too. When `accept()` fails, stops taking from the
-    /// listener until a deadline, which the timers keep.
+    /// Accepts the clients waiting until the queue is empty (the listener is
+    /// edge-triggered too), or `ACCEPTS_PER_TURN` of them. When `accept()`
+    /// fails, stops taking from the listener until a deadline, which the
+    /// timers keep; after `ACCEPTS_PER_TURN`, until the end of this turn,
+    /// the same way.
     fn accept_clients<S: Service>(&mut self, clients: &mut Clients<S::Client>, service: &mut S) {
         if self.paused_until.is_some() || clients.is_stopping() {
             return;
         }
-        loop {
+        for _ in 0..ACCEPTS_PER_TURN {
             match self.listener.accept() {
                 Ok((stream, address)) => {
                     self.backoff = FIRST_ACCEPT_BACKOFF;
@@ -244,6 +252,11 @@ impl Server {
                 }
             }
         }
+        // More may be waiting: take them once this turn's other events are
+        // served (a deadline that has passed already).
+        let now = Instant::now();
+        clients.timers.arm(now, LISTENER);
+        self.paused_until = Some(now);
     }
 
     /// Makes a client of a new connection, or turns it away if the server is full.

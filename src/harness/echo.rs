@@ -182,19 +182,22 @@ pub fn a_last_line_without_a_newline_is_dropped_with_an_error(target: &Target) {
     );
 }
 
-/// 100 sessions at once, 100 distinct lines each: every client gets exactly
-/// its own lines, in order; and the console, flooded with 10,000 log lines
+/// 100 sessions at once, 50 distinct lines each: every client gets exactly
+/// its own lines, in order; and the console, flooded with 5,000 log lines
 /// from 100 threads at once, shows every one, whole and in each client's order.
+/// (Not 10,000: past that many lines waiting, the printer drops lines by
+/// design, and a test process slow to read the console could see it.)
 pub fn a_hundred_concurrent_sessions_each_get_their_own_lines_in_order(target: &Target) {
+    const LINES: usize = 50;
     let mut server = target.start(&[]);
     let address = server.address();
     let results = all_at_once(100, move |client| {
         let mut stream = connect(address);
-        let sent: Vec<String> = (0..100)
+        let sent: Vec<String> = (0..LINES)
             .map(|n| format!("client {client} line {n}\n"))
             .collect();
         stream.write_all(sent.concat().as_bytes()).unwrap();
-        let echoed = read_lines(&mut stream, 100);
+        let echoed = read_lines(&mut stream, LINES);
         stream.write_all(b"!DISCONNECT\n").unwrap();
         assert_end_of_stream(&mut stream);
         if sent != echoed {
@@ -222,7 +225,7 @@ pub fn a_hundred_concurrent_sessions_each_get_their_own_lines_in_order(target: &
             .iter()
             .filter_map(|line| line.strip_prefix(&prefix))
             .collect();
-        let expected: Vec<String> = (0..100)
+        let expected: Vec<String> = (0..LINES)
             .map(|n| format!("client {client} line {n}"))
             .collect();
         expect_eq!(logged, expected, "client {client}'s log lines");
