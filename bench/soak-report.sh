@@ -8,13 +8,43 @@
 #   bash bench/soak.sh --seconds 600 --samples target/soak
 #   bash bench/soak-report.sh target/soak > soak-section.md
 #
+# More folders after the first: servers soaked again later (after a fix,
+# say, with `bash bench/soak.sh ... --samples target/soak-again NAME`).
+# A server's row and lines come from the last folder that has it, and the
+# section says which servers ran again, when.
+#
 # It reads DIR/soak-run.txt (how the soak was run), and for each server
 # DIR/NAME.csv (seconds,rss_kib,fds,threads,phase) and DIR/NAME.txt
 # (swarm's report, whose last line is the one bench/soak.sh printed).
 # Nothing in the section is typed in by hand.
 set -euo pipefail
-dir=${1:?usage: bash bench/soak-report.sh SAMPLES_FOLDER}
-[ -f "$dir/soak-run.txt" ] || { echo "bench/soak-report.sh: no $dir/soak-run.txt: not a folder of bench/soak.sh's samples" >&2; exit 1; }
+[ $# -ge 1 ] || { echo "usage: bash bench/soak-report.sh SAMPLES_FOLDER [LATER_FOLDER...]" >&2; exit 1; }
+for folder in "$@"; do
+    [ -f "$folder/soak-run.txt" ] || { echo "bench/soak-report.sh: no $folder/soak-run.txt: not a folder of bench/soak.sh's samples" >&2; exit 1; }
+done
+first=$1
+# One folder to read from: the first run's description, and each server's
+# files from the last folder that has them.
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cp "$first/soak-run.txt" "$dir/"
+for folder in "$@"; do
+    for file in "$folder"/*.csv "$folder"/*.txt; do
+        if [ -e "$file" ] && [ "$(basename "$file")" != soak-run.txt ]; then cp "$file" "$dir/"; fi
+    done
+done
+# again FOLDER KEY: a value from a later run's soak-run.txt.
+again() { sed -n "s/^$2=//p" "$1/soak-run.txt" | tail -1; }
+later_runs() {
+    local folder names
+    for folder in "${@:2}"; do
+        names=$(for csv in "$folder"/*.csv; do if [ -e "$csv" ]; then printf '`%s` ' "$(basename "$csv" .csv)"; fi; done)
+        echo
+        echo "Soaked again later, and shown from that run: ${names% }, with"
+        echo "\`$(again "$folder" command)\`, started $(again "$folder" started); load average"
+        echo "before: $(again "$folder" load_before); after: $(again "$folder" load_after | grep . || echo 'not recorded')."
+    done
+}
 
 # run KEY: a value from soak-run.txt.
 run() { sed -n "s/^$1=//p" "$dir/soak-run.txt" | tail -1; }
@@ -170,7 +200,8 @@ peak, if that is more), and if, once the load stopped, its
 descriptors and threads came back to exactly their idle counts.
 
 **The machine:** $(run machine). Started $(run started); load average
-before: $(run load_before); after: $(run load_after).
+before: $(run load_before); after: $(run load_after | grep . || echo 'not recorded').
+$(later_runs "$@")
 
 | server | \`VmRSS\`, KiB: after the warm-up -> at the end -> after | open descriptors (idle) | threads (idle) | answers expected | received | refused | verdict |
 |---|---|---|---|---|---|---|---|

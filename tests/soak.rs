@@ -205,4 +205,41 @@ fn the_soak_report_makes_a_table_and_charts_from_the_samples() {
         .expect("a chart line");
     assert_eq!(line.matches(", ").count(), 40, "{line}");
     assert!(line.ends_with("2.9]"), "{line}");
+
+    // A later folder, where one server ran again: its row is that run's,
+    // and the section says so.
+    let again = Scratch::new("report-again");
+    let write_again = |name: &str, text: &str| std::fs::write(again.0.join(name), text).unwrap();
+    write_again(
+        "soak-run.txt",
+        "command=bash bench/soak.sh --seconds 6\nstarted=later\nload_before=0.3 0.3 0.3\n",
+    );
+    write_again(
+        "echo_server.csv",
+        "seconds,rss_kib,fds,threads,phase\n0.0,2000,9,3,idle\n6.0,7000,50,40,load\n7.5,3000,9,3,after\n",
+    );
+    write_again(
+        "echo_server.txt",
+        "soak: RSS 7000 -> 7000 -> 3000 KiB, fds 50 -> 50 -> 9 (idle 9), threads 40 -> 40 -> 3 \
+         (idle 3); answers 7654321 expected, 7654321 received, 0 refused: ok\n",
+    );
+    let output = run_to_exit(
+        Command::new("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/soak-report.sh"))
+            .arg(dir)
+            .arg(&again.0),
+    );
+    let section = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{section}");
+    for expected in [
+        "| `echo_server` | 7000 -> 7000 -> 3000 | 50 -> 50 -> 9 (9) | 40 -> 40 -> 3 (3) | 7,654,321 | 7,654,321 | 0 | ok |",
+        "| `async_echo_server` | 4000 -> 4000 -> 3000 |",
+        "Soaked again later, and shown from that run: `echo_server`",
+        "started later; load average\nbefore: 0.3 0.3 0.3; after: not recorded.",
+    ] {
+        assert!(
+            section.contains(expected),
+            "expected {expected:?} in:\n{section}"
+        );
+    }
 }
